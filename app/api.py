@@ -1,0 +1,19 @@
+"""The API surface in one place: every domain router, mounted under /api/v1 with key auth."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from app.accounts.dependencies import AuthenticatedRoute, current_account
+from app.core.routing import API_PREFIX
+from app.data_items.router import router as data_items_router
+from app.fields.router import router as fields_router
+from app.status.router import router as status_router
+
+api_router = APIRouter(
+    prefix=API_PREFIX,
+    route_class=AuthenticatedRoute,
+    dependencies=[Depends(current_account)],
+)
+for router in (status_router, data_items_router, fields_router):
+    api_router.include_router(router)

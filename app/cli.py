@@ -1,0 +1,218 @@
+"""Command line: `python -m app serve | migrate | accounts … | keys …`.
+
+Accounts and keys are administered here, not over HTTP (there is no public sign-up). The commands
+work while the service runs on the same DATA_DIR: the embedded PostgreSQL is shared between them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import get_settings
+from app.core.database import open_database
+from app.core.db import create_engine, create_sessionmaker
+from app.core.errors import AppError
+from app.core.logging import configure_logging
+from app.core.migrate import migrate
+
+
+def _print(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    print(json.dumps(data) if getattr(args, "json", False) else text)
+
+
+async def _with_session(fn: Callable[[AsyncSession], Awaitable[None]], *, url: str) -> None:
+    settings = get_settings()
+    await migrate(url)
+    engine = create_engine(url, settings, pool_size=1, max_overflow=0)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            await fn(session)
+    finally:
+        await engine.dispose()
+
+
+def _run_db(fn: Callable[[AsyncSession], Awaitable[None]]) -> None:
+    handle = open_database(get_settings())
+    try:
+        asyncio.run(_with_session(fn, url=handle.url))
+    finally:
+        handle.close()
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "app.main:build",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        root_path=settings.root_path,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    handle = open_database(get_settings())
+    try:
+        asyncio.run(migrate(handle.url))
+    finally:
+        handle.close()
+    print("database schema is up to date")
+
+
+def cmd_accounts_create(args: argparse.Namespace) -> None:
+    from app.accounts import service
+
+    async def run(session: AsyncSession) -> None:
+        account, issued = await service.create_account(session, name=args.name)
+        data = {"account_id": account.id, "api_key": issued.api_key, "key_id": issued.key_id}
+        _print(
+            args,
+            data,
+            f"account {account.id} ({account.name}) created\n"
+            f"API key {issued.key_id}: {issued.api_key}\n"
+            "Keep the key now: it is not shown again.",
+        )
+
+    _run_db(run)
+
+
+def cmd_accounts_list(args: argparse.Namespace) -> None:
+    from app.accounts.repository import AccountRepository
+
+    async def run(session: AsyncSession) -> None:
+        accounts = await AccountRepository(session).list_accounts()
+        data = {
+            "accounts": [
+                {"id": a.id, "name": a.name, "created_at": a.created_at.isoformat()}
+                for a in accounts
+            ]
+        }
+        lines = [f"{a.id}\t{a.name}\t{a.created_at:%Y-%m-%d %H:%M}" for a in accounts]
+        _print(args, data, "\n".join(lines) or "no accounts")
+
+    _run_db(run)
+
+
+def cmd_keys_create(args: argparse.Namespace) -> None:
+    from app.accounts import service
+
+    async def run(session: AsyncSession) -> None:
+        issued = await service.issue_key(session, account_id=args.account_id)
+        data = {"account_id": issued.account_id, "api_key": issued.api_key, "key_id": issued.key_id}
+        _print(
+            args,
+            data,
+            f"API key {issued.key_id} for account {issued.account_id}: {issued.api_key}\n"
+            "Keep the key now: it is not shown again.",
+        )
+
+    _run_db(run)
+
+
+def cmd_keys_list(args: argparse.Namespace) -> None:
+    from app.accounts import service
+
+    async def run(session: AsyncSession) -> None:
+        keys = await service.list_keys(session, account_id=args.account_id)
+        data = {
+            "keys": [
+                {
+                    "key_id": k.id,
+                    "prefix": k.prefix,
+                    "created_at": k.created_at.isoformat(),
+                    "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                }
+                for k in keys
+            ]
+        }
+        lines = [
+            f"{k.id}\t{k.prefix}…\tcreated {k.created_at:%Y-%m-%d %H:%M}"
+            + (f"\trevoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "\tactive")
+            for k in keys
+        ]
+        _print(args, data, "\n".join(lines) or "no keys")
+
+    _run_db(run)
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> None:
+    from app.accounts import service
+
+    async def run(session: AsyncSession) -> None:
+        key = await service.revoke_key(session, key_id=args.key_id)
+        data = {"key_id": key.id, "revoked": True}
+        _print(args, data, f"API key {key.id} revoked")
+
+    _run_db(run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser(
+        "serve", help="run the HTTP service (migrates first unless MIGRATE_ON_START=false)"
+    )
+    serve.add_argument("--host", help="bind address (default: HOST)")
+    serve.add_argument("--port", type=int, help="port (default: PORT)")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(
+        func=cmd_migrate
+    )
+
+    accounts = sub.add_parser("accounts", help="manage accounts").add_subparsers(
+        dest="action", required=True
+    )
+    create = accounts.add_parser("create", help="create an account and its first API key")
+    create.add_argument("name")
+    create.add_argument("--json", action="store_true", help="print one JSON object")
+    create.set_defaults(func=cmd_accounts_create)
+    listing = accounts.add_parser("list", help="list accounts")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_accounts_list)
+
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="action", required=True
+    )
+    kcreate = keys.add_parser("create", help="issue another API key for an account")
+    kcreate.add_argument("account_id", type=int)
+    kcreate.add_argument("--json", action="store_true")
+    kcreate.set_defaults(func=cmd_keys_create)
+    klist = keys.add_parser("list", help="list an account's keys (prefixes only)")
+    klist.add_argument("account_id", type=int)
+    klist.add_argument("--json", action="store_true")
+    klist.set_defaults(func=cmd_keys_list)
+    krevoke = keys.add_parser("revoke", help="revoke a key (effective immediately)")
+    krevoke.add_argument("key_id", type=int)
+    krevoke.add_argument("--json", action="store_true")
+    krevoke.set_defaults(func=cmd_keys_revoke)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(
+        "WARNING" if args.command != "serve" else settings.log_level, settings.log_format
+    )
+    try:
+        args.func(args)
+    except AppError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,77 @@
+"""Database engine and the per-request unit of work.
+
+Each request gets one session. It commits when the endpoint returns and rolls back on any error;
+the dependency has `scope="function"`, so the commit happens before the response is sent and a
+failed commit becomes an error response instead of a 200 for data that was never saved.
+Services never commit; they `flush()` when they need ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from app.core.config import Settings
+
+
+def create_engine(url: str, settings: Settings, **overrides: Any) -> AsyncEngine:
+    options: dict[str, Any] = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+        "connect_args": {
+            "server_settings": {
+                "application_name": "data-items-service",
+                # Statements stay correct if someone else's query is slow; ours are bounded.
+                "idle_in_transaction_session_timeout": "600000",
+            },
+            "timeout": 10,
+        },
+    }
+    options.update(overrides)
+    return create_async_engine(url, **options)
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+log = logging.getLogger("app.db")
+
+
+def after_commit(request: Request, callback: Callable[[], None]) -> None:
+    """Run `callback` once this request's transaction has committed (not if it rolls back)."""
+    callbacks: list[Callable[[], None]] = request.scope.setdefault("state", {}).setdefault(
+        "after_commit", []
+    )
+    callbacks.append(callback)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+            for callback in request.scope.get("state", {}).get("after_commit", []):
+                try:
+                    callback()
+                except Exception:  # never fail a committed request on a follow-up
+                    log.warning("after-commit callback failed", exc_info=True)
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,0 +1,190 @@
+"""Every error the service returns goes through here and comes out as
+`{"error": message, "code": CODE, "details"?: [...], "request_id": ...}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.errors import AppError, ErrorCode
+from app.core.middleware import error_envelope
+from app.core.routing import API_PREFIX
+
+log = logging.getLogger("app.error")
+
+Authenticator = Callable[[Request], Awaitable[None]]
+
+
+def _request_id(request: Request) -> str | None:
+    rid = request.scope.get("state", {}).get("request_id")
+    return rid if isinstance(rid, str) else None
+
+
+def render(
+    request: Request,
+    status: int,
+    message: str,
+    code: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = error_envelope(status, message, code, _request_id(request), details)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def app_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return render(request, exc.status_code, exc.message, exc.code, exc.details, exc.headers)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "form"}:
+        where, rest = parts[0], parts[1:]
+        return ".".join(rest) if rest else where
+    return ".".join(parts)
+
+
+def _is_json(content_type: str) -> bool:
+    main = content_type.split(";")[0].strip().lower()
+    return main == "application/json" or main.endswith("+json")
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    content_type = request.headers.get("content-type", "")
+    if any(e.get("type") == "json_invalid" for e in errors):
+        reason = next(
+            (e.get("ctx", {}).get("error") for e in errors if e.get("type") == "json_invalid"), ""
+        )
+        return render(
+            request,
+            400,
+            f"The request body is not valid JSON: {reason}." if reason else "Malformed JSON body.",
+            ErrorCode.MALFORMED_JSON,
+        )
+    body_errors = [e for e in errors if e.get("loc", ("",))[0] == "body"]
+    if body_errors and content_type.lower().startswith("multipart/") is False:
+        body_inputs = [e.get("input") for e in body_errors]
+        if any(isinstance(i, bytes) for i in body_inputs) or (
+            request.method in {"POST", "PATCH", "PUT"}
+            and content_type
+            and not _is_json(content_type)
+            and not content_type.lower().startswith("application/x-www-form-urlencoded")
+        ):
+            return render(
+                request,
+                400,
+                "Send the request body as JSON with the header Content-Type: application/json.",
+                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            )
+    details = []
+    for e in errors:
+        loc = tuple(e.get("loc", ()))
+        message = str(e.get("msg", "invalid"))
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        details.append({"field": _location(loc), "message": message})
+    if len(details) == 1:
+        summary = f"Invalid request: {details[0]['field']}: {details[0]['message']}"
+    else:
+        summary = f"Invalid request: {len(details)} problems (see details)."
+    return render(request, 400, summary, ErrorCode.VALIDATION_ERROR, details)
+
+
+def make_http_error_handler(
+    authenticate: Authenticator | None,
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        status = exc.status_code
+        path = request.url.path
+        if (
+            status in (404, 405)
+            and authenticate is not None
+            and path.startswith(request.scope.get("root_path", "") + API_PREFIX)
+        ):
+            # The API key is checked before anything else, unknown paths included.
+            try:
+                await authenticate(request)
+            except AppError as auth_error:
+                return await app_error_handler(request, auth_error)
+        headers = dict(exc.headers or {})
+        if status == 404:
+            return render(request, 404, f"Not found: {path}", ErrorCode.NOT_FOUND, None, headers)
+        if status == 405:
+            allowed = headers.get("allow") or headers.get("Allow") or ""
+            message = f"Method {request.method} is not allowed on {path}."
+            if allowed:
+                message += f" Allowed: {allowed}."
+            return render(request, 405, message, ErrorCode.METHOD_NOT_ALLOWED, None, headers)
+        if status == 413:
+            return render(request, 413, str(exc.detail), ErrorCode.PAYLOAD_TOO_LARGE, None, headers)
+        if 400 <= status < 500:
+            code = ErrorCode.VALIDATION_ERROR if status == 400 else ErrorCode.NOT_FOUND
+            detail = exc.detail if isinstance(exc.detail, str) else "Bad request."
+            if detail == "There was an error parsing the body":
+                detail = "The request body could not be read; check its format and Content-Type."
+            return render(request, status, detail, code, None, headers)
+        log.error("HTTP %s raised: %s", status, exc.detail)
+        return render(request, status, "Internal server error.", ErrorCode.INTERNAL_ERROR)
+
+    return http_error_handler
+
+
+def _is_connection_problem(exc: BaseException) -> bool:
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, OSError) and ".s.PGSQL." in str(exc):  # the unix socket is gone
+        return True
+    name = type(exc).__name__
+    return name in {
+        "ConnectionDoesNotExistError",
+        "CannotConnectNowError",
+        "ConnectionFailureError",
+        "AdminShutdownError",
+        "InterfaceError",
+    }
+
+
+async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    if _is_connection_problem(exc) or (
+        exc.__cause__ is not None and _is_connection_problem(exc.__cause__)
+    ):
+        log.warning("database unavailable: %s", exc)
+        return render(
+            request,
+            503,
+            "The database is unavailable; retry shortly.",
+            ErrorCode.DATABASE_UNAVAILABLE,
+            headers={"Retry-After": "2"},
+        )
+    log.exception("database error", exc_info=exc)
+    return render(
+        request,
+        500,
+        "Internal server error. Quote the request_id when reporting it.",
+        ErrorCode.INTERNAL_ERROR,
+    )
+
+
+def install(app: FastAPI, *, authenticate: Authenticator | None) -> None:
+    app.add_exception_handler(AppError, app_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, make_http_error_handler(authenticate))
+    app.add_exception_handler(DBAPIError, database_error_handler)
+    app.add_exception_handler(ConnectionError, database_error_handler)
+    app.add_exception_handler(OSError, database_error_handler)

@@ -1,0 +1,74 @@
+"""One error type for the whole service; the handler in `error_handlers` renders it as JSON."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    MALFORMED_JSON = "MALFORMED_JSON"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    DUPLICATE = "DUPLICATE"
+    CONVERSION_FAILED = "CONVERSION_FAILED"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    RATE_LIMITED = "RATE_LIMITED"
+    INVALID_FILE = "INVALID_FILE"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+class AppError(Exception):
+    """An error with a status code, a stable code and a message meant for the API client."""
+
+    status_code = 500
+    code = ErrorCode.INTERNAL_ERROR
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        code: ErrorCode | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers = headers
+        if code is not None:
+            self.code = code
+
+
+class BadRequest(AppError):
+    status_code = 400
+    code = ErrorCode.VALIDATION_ERROR
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = ErrorCode.UNAUTHORIZED
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = ErrorCode.NOT_FOUND
+
+
+class MethodNotAllowed(AppError):
+    status_code = 405
+    code = ErrorCode.METHOD_NOT_ALLOWED
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    code = ErrorCode.DATABASE_UNAVAILABLE

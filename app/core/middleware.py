@@ -1,0 +1,192 @@
+"""Pure-ASGI middleware: request id + access log + last-resort error body, and the body-size limit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.errors import AppError, ErrorCode
+from app.core.logging import request_id_var
+
+access_log = logging.getLogger("app.access")
+error_log = logging.getLogger("app.error")
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+_SECRET_QUERY_RE = re.compile(r"(?i)(^|&)(api_key|x-api-key)=[^&]*")
+
+
+def redact_query(query: str) -> str:
+    """The query string with API keys replaced, for logs."""
+    return _SECRET_QUERY_RE.sub(r"\1\2=[redacted]", query)
+
+
+def error_envelope(
+    status: int, message: str, code: str, request_id: str | None, details: Any = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": message, "code": code}
+    if details:
+        body["details"] = details
+    if request_id:
+        body["request_id"] = request_id
+    return body
+
+
+async def send_json(send: Send, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (X-Request-ID, echoed back), logs one line per request, and turns
+    any exception that escapes the app into a JSON 500 without a traceback in the body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex[:16]
+        token = request_id_var.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not response_started:
+                status = 500
+                body = error_envelope(
+                    500,
+                    "Internal server error. Quote the request_id when reporting it.",
+                    ErrorCode.INTERNAL_ERROR,
+                    request_id,
+                )
+                if isinstance(exc, AppError):  # raised outside the router (rare)
+                    status = exc.status_code
+                    body = error_envelope(status, exc.message, exc.code, request_id, exc.details)
+                await send_json(send, status, body, {"X-Request-ID": request_id})
+        finally:
+            duration_ms = (time.perf_counter() - started) * 1000
+            query = scope.get("query_string", b"").decode("latin-1")
+            path = scope.get("root_path", "") + scope["path"]
+            if query:
+                path += "?" + redact_query(query)
+            level = logging.ERROR if status >= 500 else logging.INFO
+            access_log.log(
+                level,
+                "%s %s %d %.1fms",
+                scope["method"],
+                path,
+                status,
+                duration_ms,
+                extra={
+                    "method": scope["method"],
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(duration_ms, 1),
+                    "client": (scope.get("client") or ("", 0))[0],
+                },
+            )
+            request_id_var.reset(token)
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from `receive` when a body passes its limit. A Starlette HTTPException so that
+    FastAPI's body parsing re-raises it instead of turning it into a generic 400."""
+
+    def __init__(self, limit: int, what: str) -> None:
+        super().__init__(413, f"The {what} is larger than the limit of {limit:,} bytes.")
+
+
+def _limit_for(scope: Scope, upload_limit: int, json_limit: int) -> tuple[int, str]:
+    content_type = Headers(scope=scope).get("content-type", "").lower()
+    if content_type.startswith("multipart/form-data"):
+        return upload_limit, "upload"
+    return json_limit, "request body"
+
+
+class BodySizeLimitMiddleware:
+    """Counts request body bytes as they stream in (Content-Length is only a hint: a larger claim
+    is refused at once, a smaller claim does not raise the limit). Uploads (multipart) get
+    MAX_UPLOAD_BYTES, other bodies MAX_JSON_BYTES. Over the limit: a JSON 413."""
+
+    def __init__(self, app: ASGIApp, *, upload_limit: int, json_limit: int) -> None:
+        self.app = app
+        self.upload_limit = upload_limit
+        self.json_limit = json_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit, what = _limit_for(scope, self.upload_limit, self.json_limit)
+        request_id = scope.get("state", {}).get("request_id")
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await send_json(send, 413, _too_large(limit, what, request_id), {"Connection": "close"})
+            return
+
+        received = 0
+        tripped = False
+        response_started = False
+        replaced = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, tripped
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    tripped = True
+                    raise BodyTooLarge(limit, what)
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            # If the app caught the overflow and answered something else, answer 413 anyway.
+            nonlocal response_started, replaced
+            if replaced:
+                return
+            if message["type"] == "http.response.start":
+                if tripped and message["status"] != 413:
+                    replaced = True
+                    await send_json(send, 413, _too_large(limit, what, request_id), {})
+                    return
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except BodyTooLarge:
+            if response_started or replaced:
+                raise
+            await send_json(send, 413, _too_large(limit, what, request_id), {"Connection": "close"})
+
+
+def _too_large(limit: int, what: str, request_id: str | None) -> dict[str, Any]:
+    exc = BodyTooLarge(limit, what)
+    return error_envelope(413, exc.detail, ErrorCode.PAYLOAD_TOO_LARGE, request_id)

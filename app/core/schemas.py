@@ -1,0 +1,70 @@
+"""Base schemas shared by every domain: input hygiene, timestamps, the error body."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+
+
+def text_problem(value: str) -> str | None:
+    """Why PostgreSQL would refuse this text (NUL, lone UTF-16 surrogates), or None if it is fine."""
+    if "\x00" in value:
+        return "must not contain NUL characters (\\u0000)"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must not contain unpaired UTF-16 surrogates"
+    return None
+
+
+def _isoformat(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(_isoformat, return_type=str),
+    Field(examples=["2026-02-15T10:30:00+00:00"]),
+]
+
+
+class Schema(BaseModel):
+    """Base for responses: built from ORM objects."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class InputSchema(BaseModel):
+    """Base for request bodies: unknown keys are refused, text PostgreSQL cannot store is refused."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        if isinstance(value, str) and (problem := text_problem(value)):
+            raise ValueError(problem)
+        return value
+
+
+class ErrorDetail(BaseModel):
+    """One problem: which input (`field`, or `row`/`column`/`value` for data) and what is wrong."""
+
+    model_config = ConfigDict(extra="allow")
+
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(examples=["Invalid or missing API key."])
+    code: str = Field(examples=["UNAUTHORIZED"])
+    details: list[ErrorDetail] | None = None
+    request_id: str | None = Field(default=None, examples=["5f0c1b2e9a7d4c33"])
+
+
+class DeletedResult(Schema):
+    deleted: bool = Field(examples=[True])

@@ -1,0 +1,84 @@
+"""Data-item queries, always scoped to the calling account."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import DataItem, Field, ReferenceFile
+
+
+class DataItemRepository:
+    def __init__(self, session: AsyncSession, account_id: int) -> None:
+        self.session = session
+        self.account_id = account_id
+
+    def _scoped(self) -> Select[DataItem]:
+        return select(DataItem).where(DataItem.account_id == self.account_id)
+
+    async def list_with_field_counts(self) -> list[tuple[DataItem, int]]:
+        field_count = (
+            select(func.count(Field.id))
+            .where(Field.data_item_id == DataItem.id)
+            .correlate(DataItem)
+            .scalar_subquery()
+        )
+        stmt = self._scoped().add_columns(field_count).order_by(DataItem.id)
+        return [(item, int(count)) for item, count in (await self.session.execute(stmt)).all()]
+
+    async def get(self, item_id: int, *, for_update: bool = False) -> DataItem | None:
+        stmt = self._scoped().where(DataItem.id == item_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def add(self, *, data_name: str, data_description: str) -> DataItem:
+        item = DataItem(
+            account_id=self.account_id, data_name=data_name, data_description=data_description
+        )
+        self.session.add(item)
+        await self.session.flush()
+        await self.session.refresh(item)
+        return item
+
+    async def update(self, item: DataItem, values: dict[str, object]) -> DataItem:
+        await self.session.execute(
+            update(DataItem)
+            .where(DataItem.id == item.id, DataItem.account_id == self.account_id)
+            .values(**values, updated_at=func.now())
+        )
+        await self.session.refresh(item)
+        return item
+
+    async def touch(self, item_id: int) -> None:
+        await self.session.execute(
+            update(DataItem)
+            .where(DataItem.id == item_id, DataItem.account_id == self.account_id)
+            .values(updated_at=func.now())
+        )
+
+    async def delete(self, item_id: int) -> None:
+        await self.session.execute(
+            delete(DataItem).where(DataItem.id == item_id, DataItem.account_id == self.account_id)
+        )
+
+    async def reference_files(self, item_id: int) -> list[ReferenceFile]:
+        stmt = (
+            select(ReferenceFile)
+            .join(DataItem, DataItem.id == ReferenceFile.data_item_id)
+            .where(DataItem.account_id == self.account_id, ReferenceFile.data_item_id == item_id)
+            .order_by(ReferenceFile.id)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def count(self) -> int:
+        stmt = (
+            select(func.count()).select_from(DataItem).where(DataItem.account_id == self.account_id)
+        )
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def total_rows(self) -> int:
+        stmt = select(func.coalesce(func.sum(DataItem.row_count), 0)).where(
+            DataItem.account_id == self.account_id
+        )
+        return int(await self.session.scalar(stmt) or 0)

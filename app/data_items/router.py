@@ -1,0 +1,73 @@
+"""Data items: list, create, read, update, delete."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+
+from app.accounts.dependencies import AccountDep, AuthenticatedRoute
+from app.core.db import SessionDep, after_commit
+from app.core.openapi import errors
+from app.core.schemas import DeletedResult
+from app.data_items import service
+from app.data_items.dependencies import DataItemDep
+from app.data_items.schemas import DataItemCreate, DataItemList, DataItemRead, DataItemUpdate
+
+router = APIRouter(prefix="/data-items", tags=["data-items"], route_class=AuthenticatedRoute)
+
+
+@router.get("/", response_model=DataItemList, summary="List your data items", responses=errors(401))
+async def list_data_items(session: SessionDep, account: AccountDep) -> DataItemList:
+    return DataItemList(data_items=await service.list_items(session, account))
+
+
+@router.post(
+    "/",
+    response_model=DataItemRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a data item, optionally with fields",
+    responses=errors(400, 401, 413),
+)
+async def create_data_item(
+    payload: DataItemCreate, session: SessionDep, account: AccountDep
+) -> DataItemRead:
+    item = await service.create_item(session, account, payload)
+    return await service.detail(session, account, item)
+
+
+@router.get(
+    "/{item_id}/",
+    response_model=DataItemRead,
+    summary="Get a data item with its fields, reference files and row count",
+    responses=errors(400, 401, 404),
+)
+async def get_data_item(
+    item: DataItemDep, session: SessionDep, account: AccountDep
+) -> DataItemRead:
+    return await service.detail(session, account, item)
+
+
+@router.patch(
+    "/{item_id}/",
+    response_model=DataItemRead,
+    summary="Rename or re-describe a data item",
+    responses=errors(400, 401, 404),
+)
+async def update_data_item(
+    payload: DataItemUpdate, item: DataItemDep, session: SessionDep, account: AccountDep
+) -> DataItemRead:
+    item = await service.update_item(session, account, item, payload)
+    return await service.detail(session, account, item)
+
+
+@router.delete(
+    "/{item_id}/",
+    response_model=DeletedResult,
+    summary="Delete a data item with its fields, rows, files and widgets",
+    responses=errors(400, 401, 404),
+)
+async def delete_data_item(
+    item: DataItemDep, session: SessionDep, account: AccountDep, request: Request
+) -> DeletedResult:
+    await service.delete_item(session, account, item)
+    after_commit(request, request.app.state.row_maintenance.sweep_soon)
+    return DeletedResult(deleted=True)

@@ -1,0 +1,104 @@
+"""Request and response bodies for data items."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import ConfigDict, Field, field_validator
+
+from app.core.schemas import InputSchema, Schema, Timestamp
+from app.fields.schemas import FieldCreate, FieldRead
+
+DataName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        examples=["Q1 Sales Report"],
+        description="Shown to users; 1-255 characters.",
+    ),
+]
+Description = Annotated[str, Field(max_length=10_000, examples=["Quarterly sales by region"])]
+
+
+def _clean_name(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+class DataItemCreate(InputSchema):
+    data_name: DataName
+    data_description: Description = ""
+    fields: list[FieldCreate] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Fields to create with the item, in order (same shape as POST …/fields/).",
+    )
+
+    _name = field_validator("data_name")(_clean_name)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "data_name": "Inventory Tracker",
+                    "data_description": "Weekly inventory levels",
+                    "fields": [
+                        {"field_label": "SKU", "field_type": "char"},
+                        {"field_label": "Quantity", "field_type": "decimal"},
+                        {"field_label": "Last Counted", "field_type": "date"},
+                    ],
+                }
+            ]
+        }
+    )
+
+
+class DataItemUpdate(InputSchema):
+    data_name: DataName | None = None
+    data_description: Description | None = None
+
+    _name = field_validator("data_name")(_clean_name)
+
+    @field_validator("data_description")
+    @classmethod
+    def _not_null(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError('must be a string (use "" to clear it)')
+        return value
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"data_name": "Q1 Sales (final)"}]})
+
+
+class ReferenceFileRead(Schema):
+    id: int = Field(examples=[7])
+    filename: str = Field(examples=["sales.csv"])
+    created_at: Timestamp
+
+
+class DataItemListEntry(Schema):
+    id: int = Field(examples=[42])
+    data_name: str
+    data_description: str
+    field_count: int = Field(examples=[3])
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class DataItemList(Schema):
+    data_items: list[DataItemListEntry]
+
+
+class DataItemRead(Schema):
+    id: int = Field(examples=[42])
+    data_name: str = Field(examples=["Q1 Sales Report"])
+    data_description: str = Field(examples=["Quarterly sales by region"])
+    created_at: Timestamp
+    updated_at: Timestamp
+    fields: list[FieldRead]
+    reference_files: list[ReferenceFileRead]
+    row_count: int = Field(examples=[1250])

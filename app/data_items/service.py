@@ -1,0 +1,82 @@
+"""Data-item rules: creation with fields (and the item's row partition), details, updates, deletes."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.service import AuthenticatedAccount
+from app.data_items.repository import DataItemRepository
+from app.data_items.schemas import (
+    DataItemCreate,
+    DataItemListEntry,
+    DataItemRead,
+    DataItemUpdate,
+    ReferenceFileRead,
+)
+from app.fields import service as fields_service
+from app.fields.schemas import FieldRead
+from app.models import DataItem
+from app.rows import partitions
+
+
+async def list_items(
+    session: AsyncSession, account: AuthenticatedAccount
+) -> list[DataItemListEntry]:
+    rows = await DataItemRepository(session, account.id).list_with_field_counts()
+    return [
+        DataItemListEntry(
+            id=item.id,
+            data_name=item.data_name,
+            data_description=item.data_description,
+            field_count=count,
+            created_at=item.created_at,
+            updated_at=item.updated_at,
+        )
+        for item, count in rows
+    ]
+
+
+async def create_item(
+    session: AsyncSession, account: AuthenticatedAccount, payload: DataItemCreate
+) -> DataItem:
+    item = await DataItemRepository(session, account.id).add(
+        data_name=payload.data_name, data_description=payload.data_description
+    )
+    if payload.fields:
+        await fields_service.create_fields(session, item, payload.fields)
+    await partitions.create_partition(session, item.id)
+    return item
+
+
+async def detail(
+    session: AsyncSession, account: AuthenticatedAccount, item: DataItem
+) -> DataItemRead:
+    repo = DataItemRepository(session, account.id)
+    await session.refresh(item)  # counters and timestamps may have moved in this transaction
+    fields = await fields_service.list_fields(session, item)
+    files = await repo.reference_files(item.id)
+    return DataItemRead(
+        id=item.id,
+        data_name=item.data_name,
+        data_description=item.data_description,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        fields=[FieldRead.model_validate(f) for f in fields],
+        reference_files=[ReferenceFileRead.model_validate(f) for f in files],
+        row_count=item.row_count,
+    )
+
+
+async def update_item(
+    session: AsyncSession, account: AuthenticatedAccount, item: DataItem, payload: DataItemUpdate
+) -> DataItem:
+    changes = payload.model_dump(exclude_unset=True)
+    if not changes:
+        return item
+    return await DataItemRepository(session, account.id).update(item, changes)
+
+
+async def delete_item(session: AsyncSession, account: AuthenticatedAccount, item: DataItem) -> None:
+    """Deletes the item with its fields, files, widgets (cascades). Its row partition becomes an
+    orphan, dropped after the commit by `partitions.drop_orphan_partitions`."""
+    await DataItemRepository(session, account.id).delete(item.id)

@@ -1,0 +1,25 @@
+"""The field named in the path, resolved within an item the caller owns."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path
+
+from app.core.db import SessionDep
+from app.core.errors import NotFound
+from app.data_items.dependencies import DataItemDep
+from app.fields.repository import FieldRepository
+from app.models import Field
+
+FieldId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Field id.", examples=[101])]
+
+
+async def owned_field(field_id: FieldId, item: DataItemDep, session: SessionDep) -> Field:
+    field = await FieldRepository(session, item.id).get(field_id)
+    if field is None:
+        raise NotFound(f"Field {field_id} not found in data item {item.id}.")
+    return field
+
+
+FieldDep = Annotated[Field, Depends(owned_field)]

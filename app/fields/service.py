@@ -1,0 +1,120 @@
+"""Field rules: unique labels (ignoring case), dense 0-based ordering, type changes, deletes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import BadRequest, ErrorCode
+from app.fields.repository import FieldRepository
+from app.fields.schemas import FieldCreate, FieldUpdate
+from app.models import DataItem, Field
+
+
+def duplicate_labels(labels: Sequence[str]) -> list[str]:
+    seen: set[str] = set()
+    dupes: list[str] = []
+    for label in labels:
+        key = label.strip().lower()
+        if key in seen:
+            dupes.append(label)
+        seen.add(key)
+    return dupes
+
+
+def _duplicate(label: str) -> BadRequest:
+    return BadRequest(
+        f"A field labelled {label!r} already exists in this data item (labels are unique, ignoring case).",
+        code=ErrorCode.DUPLICATE,
+        details=[{"field": "field_label", "message": "already used", "value": label}],
+    )
+
+
+async def list_fields(session: AsyncSession, item: DataItem) -> list[Field]:
+    return await FieldRepository(session, item.id).ordered()
+
+
+async def create_fields(
+    session: AsyncSession, item: DataItem, payloads: Sequence[FieldCreate]
+) -> list[Field]:
+    """Create several fields at the end of the item, in the given order (item creation)."""
+    if dupes := duplicate_labels([p.field_label for p in payloads]):
+        raise _duplicate(dupes[0])
+    repo = FieldRepository(session, item.id)
+    await repo.lock_item()
+    start = await repo.count()
+    ordered = sorted(
+        enumerate(payloads),
+        key=lambda ip: (ip[1].field_order if ip[1].field_order is not None else 10**9, ip[0]),
+    )
+    rows: list[dict[str, object]] = []
+    for position, (_, p) in enumerate(ordered):
+        if await repo.label_owner(p.field_label) is not None:
+            raise _duplicate(p.field_label)
+        rows.append(
+            {
+                "field_label": p.field_label,
+                "field_type": p.field_type.value,
+                "field_order": start + position,
+                "field_required": p.field_required,
+                "field_instructions": p.field_instructions,
+            }
+        )
+    return await repo.add_many(rows)
+
+
+async def create_field(session: AsyncSession, item: DataItem, payload: FieldCreate) -> Field:
+    repo = FieldRepository(session, item.id)
+    await repo.lock_item()
+    if await repo.label_owner(payload.field_label) is not None:
+        raise _duplicate(payload.field_label)
+    count = await repo.count()
+    order = count if payload.field_order is None else min(payload.field_order, count)
+    if order < count:
+        await repo.shift(start=order, stop=None, delta=1)
+    return await repo.add(
+        field_label=payload.field_label,
+        field_type=payload.field_type.value,
+        field_order=order,
+        field_required=payload.field_required,
+        field_instructions=payload.field_instructions,
+    )
+
+
+async def update_field(
+    session: AsyncSession, item: DataItem, field: Field, payload: FieldUpdate
+) -> Field:
+    repo = FieldRepository(session, item.id)
+    await repo.lock_item()
+    changes = payload.model_dump(exclude_unset=True)
+    values: dict[str, object] = {}
+    if "field_label" in changes and changes["field_label"] != field.field_label:
+        owner = await repo.label_owner(changes["field_label"])
+        if owner is not None and owner != field.id:
+            raise _duplicate(changes["field_label"])
+        values["field_label"] = changes["field_label"]
+    if "field_order" in changes:
+        last = await repo.count() - 1
+        target = min(int(changes["field_order"]), last)
+        current = field.field_order
+        if target > current:
+            await repo.shift(start=current + 1, stop=target + 1, delta=-1)
+        elif target < current:
+            await repo.shift(start=target, stop=current, delta=1)
+        values["field_order"] = target
+    for key in ("field_required", "field_instructions"):
+        if key in changes:
+            values[key] = changes[key]
+    if "field_type" in changes and changes["field_type"] != field.field_type:
+        values["field_type"] = changes["field_type"].value
+    if values:
+        field = await repo.update(field, values)
+    return field
+
+
+async def delete_field(session: AsyncSession, item: DataItem, field: Field) -> None:
+    repo = FieldRepository(session, item.id)
+    await repo.lock_item()
+    await repo.delete(field.id)
+    await repo.shift(start=field.field_order + 1, stop=None, delta=-1)

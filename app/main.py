@@ -1,0 +1,168 @@
+"""Application factory: lifespan (database, migrations, background upkeep), middleware, errors,
+routes and the offline API docs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+import anyio
+import fastapi_offline
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from app import __version__
+from app.accounts.dependencies import authenticate
+from app.api import api_router
+from app.core import error_handlers
+from app.core.config import Settings, get_settings
+from app.core.database import DatabaseHandle, open_database
+from app.core.db import create_engine, create_sessionmaker
+from app.core.logging import configure_logging
+from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.migrate import migrate
+from app.core.openapi import operation_id
+from app.core.routing import TrailingSlashMiddleware
+from app.health import router as health_router
+from app.rows.maintenance import RowMaintenance
+
+log = logging.getLogger("app")
+
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+
+DESCRIPTION = """
+Upload CSV and Excel files and get a typed table back (field types inferred from the content);
+then manage its fields and rows, search them, read per-field statistics and define dashboard
+widgets over them.
+
+**Authentication**: every `/api/v1` endpoint needs an API key, sent as the `X-Api-Key` header
+(or the `api_key` query parameter). Keys are issued by an operator with
+`python -m app keys create ACCOUNT_ID`. Use **Authorize** above to try the endpoints here.
+
+**Errors** are JSON: `{"error": "what is wrong", "code": "VALIDATION_ERROR", "details": [...],
+"request_id": "..."}`. Paths work with and without the trailing slash.
+"""
+
+_DOCS_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; frame-ancestors 'none'"
+    ),
+}
+
+
+def _lifespan(
+    settings: Settings, database_url: str | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        handle: DatabaseHandle | None = None
+        if database_url is not None:
+            url = database_url
+        else:
+            handle = await anyio.to_thread.run_sync(open_database, settings)
+            url = handle.url
+        engine = create_engine(url, settings)
+        maintenance = RowMaintenance(engine)
+        try:
+            if settings.migrate_on_start:
+                await migrate(url)
+            app.state.engine = engine
+            app.state.sessionmaker = create_sessionmaker(engine)
+            app.state.row_maintenance = maintenance
+            maintenance.start()
+            log.info("data-items service %s ready", __version__)
+            yield
+        finally:
+            await maintenance.stop()
+            await engine.dispose()
+            if handle is not None:
+                await anyio.to_thread.run_sync(handle.close)
+            log.info("stopped")
+
+    return lifespan
+
+
+def _add_docs(app: FastAPI, settings: Settings) -> None:
+    app.mount("/docs-static", StaticFiles(directory=DOCS_ASSETS), name="docs-static")
+
+    def prefix(request: Request) -> str:
+        return str(request.scope.get("root_path", "")).rstrip("/")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = prefix(request)
+        page = get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json",
+            title="Data items API - Swagger UI",
+            swagger_js_url=f"{root}/docs-static/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs-static/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs-static/favicon.png",
+            swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
+        )
+        page.headers.update(_DOCS_HEADERS)
+        return page
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = prefix(request)
+        page = get_redoc_html(
+            openapi_url=f"{root}/openapi.json",
+            title="Data items API - ReDoc",
+            redoc_js_url=f"{root}/docs-static/redoc.standalone.js",
+            redoc_favicon_url=f"{root}/docs-static/favicon.png",
+            with_google_fonts=False,
+        )
+        page.headers.update(_DOCS_HEADERS)
+        return page
+
+
+def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
+    """`database_url` overrides the settings (tests pass one); otherwise DATABASE_URL or the
+    embedded PostgreSQL is used."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Data items API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=_lifespan(settings, database_url or settings.database_url),
+        docs_url=None,
+        redoc_url=None,
+        root_path=settings.root_path,
+        generate_unique_id_function=operation_id,
+        redirect_slashes=False,
+        openapi_tags=[
+            {"name": "data-items", "description": "Typed tables you own."},
+            {"name": "fields", "description": "The typed columns of a data item."},
+            {"name": "status", "description": "Service status for API clients."},
+            {"name": "operations", "description": "Liveness and readiness, without a key."},
+        ],
+    )
+    app.state.settings = settings
+    error_handlers.install(app, authenticate=authenticate)
+    app.include_router(health_router)
+    app.include_router(api_router)
+    _add_docs(app, settings)
+    # Outermost first: request id/log/last-resort 500, body limit, slash normalisation.
+    app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        upload_limit=settings.max_upload_bytes,
+        json_limit=settings.max_json_bytes,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def build() -> FastAPI:
+    """Entry point for `uvicorn --factory app.main:build`."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

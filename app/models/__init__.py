@@ -1,0 +1,19 @@
+"""Every ORM model, imported in one place: this module's `Base.metadata` is Alembic's target."""
+
+from app.models.account import Account, ApiKey
+from app.models.base import Base
+from app.models.data_item import DataItem, ReferenceFile, ReferenceFileChunk
+from app.models.field import FIELD_TYPES, Field
+from app.models.row import rows_table
+
+__all__ = [
+    "FIELD_TYPES",
+    "Account",
+    "ApiKey",
+    "Base",
+    "DataItem",
+    "Field",
+    "ReferenceFile",
+    "ReferenceFileChunk",
+    "rows_table",
+]
