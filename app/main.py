@@ -25,7 +25,7 @@ from app.core.db import create_engine, create_sessionmaker
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.core.migrate import migrate
-from app.core.openapi import operation_id
+from app.core.openapi import install_openapi, operation_id
 from app.core.routing import TrailingSlashMiddleware
 from app.health import router as health_router
 from app.rows.maintenance import RowMaintenance
@@ -135,7 +135,6 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         lifespan=_lifespan(settings, database_url or settings.database_url),
         docs_url=None,
         redoc_url=None,
-        root_path=settings.root_path,
         generate_unique_id_function=operation_id,
         redirect_slashes=False,
         openapi_tags=[
@@ -146,6 +145,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         ],
     )
     app.state.settings = settings
+    install_openapi(app)
     error_handlers.install(app, authenticate=authenticate)
     app.include_router(health_router)
     app.include_router(api_router)

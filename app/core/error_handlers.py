@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError, ErrorCode
@@ -19,6 +21,8 @@ from app.core.middleware import error_envelope
 from app.core.routing import API_PREFIX
 
 log = logging.getLogger("app.error")
+
+_HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 Authenticator = Callable[[Request], Awaitable[None]]
 
@@ -101,6 +105,17 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     return render(request, 400, summary, ErrorCode.VALIDATION_ERROR, details)
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method the API documents for this path (Starlette names only the first route's)."""
+    path = get_route_path(request.scope)
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            methods |= {m.upper() for m in operations if m.upper() in _HTTP_METHODS}
+    return ", ".join(sorted(methods))
+
+
 def make_http_error_handler(
     authenticate: Authenticator | None,
 ) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
@@ -122,7 +137,9 @@ def make_http_error_handler(
         if status == 404:
             return render(request, 404, f"Not found: {path}", ErrorCode.NOT_FOUND, None, headers)
         if status == 405:
-            allowed = headers.get("allow") or headers.get("Allow") or ""
+            allowed = _allowed_methods(request) or headers.get("allow") or ""
+            if allowed:
+                headers["Allow"] = allowed
             message = f"Method {request.method} is not allowed on {path}."
             if allowed:
                 message += f" Allowed: {allowed}."

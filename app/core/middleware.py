@@ -77,7 +77,12 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
-            error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            error_log.exception(
+                "unhandled error on %s %s",
+                scope["method"],
+                scope["path"],
+                extra={"request_id": request_id},
+            )
             if not response_started:
                 status = 500
                 body = error_envelope(
@@ -105,6 +110,7 @@ class RequestContextMiddleware:
                 status,
                 duration_ms,
                 extra={
+                    "request_id": request_id,
                     "method": scope["method"],
                     "path": path,
                     "status": status,

@@ -64,11 +64,11 @@ class DataItemUpdate(InputSchema):
 
     _name = field_validator("data_name")(_clean_name)
 
-    @field_validator("data_description")
+    @field_validator("data_name", "data_description", mode="before")
     @classmethod
-    def _not_null(cls, value: str | None) -> str:
+    def _not_null(cls, value: object) -> object:
         if value is None:
-            raise ValueError('must be a string (use "" to clear it)')
+            raise ValueError("must not be null (leave the key out to keep the current value)")
         return value
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"data_name": "Q1 Sales (final)"}]})

@@ -64,7 +64,14 @@ class FieldUpdate(InputSchema):
 
     _label = field_validator("field_label")(_clean_label)
 
-    @field_validator("field_type", "field_order", "field_required", "field_instructions")
+    @field_validator(
+        "field_label",
+        "field_type",
+        "field_order",
+        "field_required",
+        "field_instructions",
+        mode="before",
+    )
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:

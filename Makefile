@@ -1,0 +1,48 @@
+# Self-documenting: `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-fast lint format typecheck check migrate bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required (set PYTHON=...)" if sys.version_info < (3, 11) else 0)'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP) ## create .venv and install the project (runs only when pyproject.toml changed)
+
+run: $(STAMP) ## serve on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL is set)
+	$(BIN)/python -m app serve
+
+test: $(STAMP) ## run the whole test suite against a real PostgreSQL (embedded, or TEST_DATABASE_URL)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## ruff lint + format check
+	$(BIN)/ruff check app tests bench migrations
+	$(BIN)/ruff format --check app tests bench migrations
+
+format: $(STAMP) ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix app tests bench migrations
+	$(BIN)/ruff format app tests bench migrations
+
+typecheck: $(STAMP) ## mypy --strict over app/
+	$(BIN)/mypy app
+
+check: lint typecheck test ## lint, typecheck and test
+
+migrate: $(STAMP) ## bring the database schema up to date
+	$(BIN)/python -m app migrate
+
+bench: $(STAMP) ## run the benchmarks (minutes; see README "Performance")
+	$(BIN)/python bench/run.py
+
+clean: ## remove the virtualenv and caches (keeps .data)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
