@@ -8,12 +8,14 @@ from app.accounts.dependencies import AuthenticatedRoute, current_account
 from app.core.routing import API_PREFIX
 from app.data_items.router import router as data_items_router
 from app.fields.router import router as fields_router
+from app.rows.router import router as rows_router
 from app.status.router import router as status_router
+from app.summary.router import router as summary_router
 
 api_router = APIRouter(
     prefix=API_PREFIX,
     route_class=AuthenticatedRoute,
     dependencies=[Depends(current_account)],
 )
-for router in (status_router, data_items_router, fields_router):
+for router in (status_router, data_items_router, fields_router, rows_router, summary_router):
     api_router.include_router(router)

@@ -70,7 +70,7 @@ def _lifespan(
             handle = await anyio.to_thread.run_sync(open_database, settings)
             url = handle.url
         engine = create_engine(url, settings)
-        maintenance = RowMaintenance(engine)
+        maintenance = RowMaintenance(engine, search_index_min_rows=settings.search_index_min_rows)
         try:
             if settings.migrate_on_start:
                 await migrate(url)
@@ -140,6 +140,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         openapi_tags=[
             {"name": "data-items", "description": "Typed tables you own."},
             {"name": "fields", "description": "The typed columns of a data item."},
+            {"name": "rows", "description": "Typed rows: write, read, page and search."},
+            {"name": "summary", "description": "Per-field statistics."},
             {"name": "status", "description": "Service status for API clients."},
             {"name": "operations", "description": "Liveness and readiness, without a key."},
         ],

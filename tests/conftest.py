@@ -17,6 +17,8 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.fixtures.database import provide_test_database
 
+pytest_plugins = ["tests.fixtures.sales"]
+
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:

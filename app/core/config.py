@@ -88,6 +88,17 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest accepted JSON request body; over it: 413.",
     )
+    max_bulk_rows: int = Field(
+        default=10_000, ge=1, description="Most rows accepted by one POST …/rows/bulk/ request."
+    )
+    search_index_min_rows: int = Field(
+        default=10_000,
+        ge=0,
+        description=(
+            "Items with at least this many rows get a trigram search index, built in the "
+            "background (smaller ones are searched by scanning)."
+        ),
+    )
     db_pool_size: int = Field(
         default=10, ge=1, description="Connections kept open per service process."
     )

@@ -8,8 +8,10 @@ Services never commit; they `flush()` when they need ids.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -25,6 +27,8 @@ from app.core.config import Settings
 
 def create_engine(url: str, settings: Settings, **overrides: Any) -> AsyncEngine:
     options: dict[str, Any] = {
+        # JSONB numbers come back as Decimal, never as binary floats
+        "json_deserializer": lambda value: json.loads(value, parse_float=Decimal),
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_pre_ping": True,
@@ -32,6 +36,8 @@ def create_engine(url: str, settings: Settings, **overrides: Any) -> AsyncEngine
         "connect_args": {
             "server_settings": {
                 "application_name": "data-items-service",
+                # rows is partitioned per item: plan each statement for its own item
+                "plan_cache_mode": "force_custom_plan",
                 # Statements stay correct if someone else's query is slow; ours are bounded.
                 "idle_in_transaction_session_timeout": "600000",
             },

@@ -40,8 +40,21 @@ def render(
     details: Any = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = error_envelope(status, message, code, _request_id(request), details)
+    body = error_envelope(
+        status, _printable(message), code, _request_id(request), _printable(details)
+    )
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _printable(value: Any) -> Any:
+    """Error bodies echo client input; text that cannot be encoded (lone surrogates) is escaped."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _printable(v) for k, v in value.items()}
+    return value
 
 
 async def app_error_handler(request: Request, exc: Exception) -> JSONResponse:

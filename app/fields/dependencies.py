@@ -23,3 +23,11 @@ async def owned_field(field_id: FieldId, item: DataItemDep, session: SessionDep)
 
 
 FieldDep = Annotated[Field, Depends(owned_field)]
+
+
+async def item_fields(item: DataItemDep, session: SessionDep) -> list[Field]:
+    """The item's fields in field order."""
+    return await FieldRepository(session, item.id).ordered()
+
+
+ItemFieldsDep = Annotated[list[Field], Depends(item_fields)]

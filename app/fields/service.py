@@ -9,7 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import BadRequest, ErrorCode
 from app.fields.repository import FieldRepository
 from app.fields.schemas import FieldCreate, FieldUpdate
+from app.fields.types import FieldType
 from app.models import DataItem, Field
+from app.rows import service as rows_service
+from app.summary import service as summary_service
 
 
 def duplicate_labels(labels: Sequence[str]) -> list[str]:
@@ -61,7 +64,9 @@ async def create_fields(
                 "field_instructions": p.field_instructions,
             }
         )
-    return await repo.add_many(rows)
+    created = await repo.add_many(rows)
+    await summary_service.init_fields(session, item.id, [f.id for f in created])
+    return created
 
 
 async def create_field(session: AsyncSession, item: DataItem, payload: FieldCreate) -> Field:
@@ -73,13 +78,15 @@ async def create_field(session: AsyncSession, item: DataItem, payload: FieldCrea
     order = count if payload.field_order is None else min(payload.field_order, count)
     if order < count:
         await repo.shift(start=order, stop=None, delta=1)
-    return await repo.add(
+    field = await repo.add(
         field_label=payload.field_label,
         field_type=payload.field_type.value,
         field_order=order,
         field_required=payload.field_required,
         field_instructions=payload.field_instructions,
     )
+    await summary_service.init_fields(session, item.id, [field.id])
+    return field
 
 
 async def update_field(
@@ -107,7 +114,10 @@ async def update_field(
         if key in changes:
             values[key] = changes[key]
     if "field_type" in changes and changes["field_type"] != field.field_type:
-        values["field_type"] = changes["field_type"].value
+        new_type = FieldType(changes["field_type"])
+        await rows_service.convert_field(session, item, field, new_type)
+        await summary_service.mark_stale(session, item.id, [field.id])
+        values["field_type"] = new_type.value
     if values:
         field = await repo.update(field, values)
     return field
@@ -116,5 +126,6 @@ async def update_field(
 async def delete_field(session: AsyncSession, item: DataItem, field: Field) -> None:
     repo = FieldRepository(session, item.id)
     await repo.lock_item()
+    await rows_service.strip_field(session, item, field.id)
     await repo.delete(field.id)
     await repo.shift(start=field.field_order + 1, stop=None, delta=-1)

@@ -5,6 +5,7 @@ from app.models.base import Base
 from app.models.data_item import DataItem, ReferenceFile, ReferenceFileChunk
 from app.models.field import FIELD_TYPES, Field
 from app.models.row import rows_table
+from app.models.stats import FieldStats
 
 __all__ = [
     "FIELD_TYPES",
@@ -13,6 +14,7 @@ __all__ = [
     "Base",
     "DataItem",
     "Field",
+    "FieldStats",
     "ReferenceFile",
     "ReferenceFileChunk",
     "rows_table",

@@ -1,5 +1,11 @@
-"""Background upkeep of row storage that must not run inside a request: dropping the partitions
-of deleted items. Runs in the service process, coalescing requests, and at start-up."""
+"""Background upkeep that must not run inside a request, in the service process:
+- drop the row partitions of deleted items (DETACH … CONCURRENTLY, then DROP);
+- after writes commit: recompute the item's stale statistics, and give items that have grown
+  large enough a trigram search index (CREATE INDEX CONCURRENTLY: writes go on meanwhile).
+Work is coalesced (a burst of writes to one item triggers one refresh) and also runs at start-up.
+Everything it does is also correct if it never runs: summaries recompute what is stale on read,
+and searches scan when there is no index.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +13,49 @@ import asyncio
 import contextlib
 import logging
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.rows import partitions
+from app.rows.repository import SEARCH_TEXT
+from app.summary import service as summary_service
 
 log = logging.getLogger("app.rows.maintenance")
 
+_INDEX_LOCK_CLASS = 7_302
+
 
 class RowMaintenance:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, search_index_min_rows: int, debounce: float = 0.3
+    ) -> None:
         self.engine = engine
+        self.search_index_min_rows = search_index_min_rows
+        self.debounce = debounce
         self._wake = asyncio.Event()
+        self._items: set[int] = set()
+        self._sweep = True
         self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="row-maintenance")
-        self._wake.set()  # sweep once at start-up
+        self._wake.set()
 
     def sweep_soon(self) -> None:
+        self._sweep = True
+        self._idle.clear()
         self._wake.set()
+
+    def item_changed(self, item_id: int) -> None:
+        self._items.add(item_id)
+        self._idle.clear()
+        self._wake.set()
+
+    async def wait_idle(self) -> None:
+        """Until everything requested so far is done (tests and benchmarks use this)."""
+        await self._idle.wait()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -34,17 +64,84 @@ class RowMaintenance:
                 await self._task
             self._task = None
 
-    async def sweep_now(self) -> int:
-        return await partitions.drop_orphan_partitions(self.engine)
-
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=300)
             self._wake.clear()
+            await asyncio.sleep(self.debounce)
+            items, self._items = self._items, set()
+            sweep, self._sweep = self._sweep, False
             try:
-                await self.sweep_now()
+                if sweep:
+                    await partitions.drop_orphan_partitions(self.engine)
+                for item_id in sorted(items):
+                    await summary_service.refresh_item(self.engine, item_id)
+                    await ensure_search_index(self.engine, item_id, self.search_index_min_rows)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("row maintenance failed; will retry", exc_info=True)
+                self._items |= items
+            if not self._items and not self._sweep:
+                self._idle.set()
+
+
+def search_index_name(item_id: int) -> str:
+    return f"p{int(item_id)}_search"
+
+
+async def ensure_search_index(engine: AsyncEngine, item_id: int, min_rows: int) -> bool:
+    """Build the item's trigram index if it is big enough and has none. True if one exists."""
+    item = int(item_id)
+    name = search_index_name(item)
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        state = (
+            await conn.execute(
+                text(
+                    """
+                    SELECT d.row_count,
+                           (SELECT i.indisvalid FROM pg_class c
+                              JOIN pg_namespace n ON n.oid = c.relnamespace
+                              JOIN pg_index i ON i.indexrelid = c.oid
+                             WHERE n.nspname = :schema AND c.relname = :name),
+                           EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')
+                    FROM data_items d WHERE d.id = :item
+                    """
+                ),
+                {"schema": partitions.SCHEMA, "name": name, "item": item},
+            )
+        ).one_or_none()
+        if state is None:
+            return False
+        row_count, valid, has_trgm = state
+        if valid:
+            return True
+        if not has_trgm or row_count < min_rows:
+            return False
+        locked = (
+            await conn.execute(
+                text("SELECT pg_try_advisory_lock(:c, :o)"),
+                {"c": _INDEX_LOCK_CLASS, "o": item % 2**31},
+            )
+        ).scalar_one()
+        if not locked:
+            return False  # another process is building it
+        try:
+            table = partitions.partition_table(item)
+            if valid is False:  # an interrupted CONCURRENTLY build leaves an invalid index
+                await conn.execute(text(f'DROP INDEX IF EXISTS {partitions.SCHEMA}."{name}"'))
+            await conn.execute(
+                text(
+                    f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON {table} '
+                    f"USING gin (({SEARCH_TEXT}) gin_trgm_ops)"
+                )
+            )
+            log.info("built the search index of data item %s (%s rows)", item, row_count)
+        finally:
+            await conn.execute(
+                text("SELECT pg_advisory_unlock(:c, :o)"),
+                {"c": _INDEX_LOCK_CLASS, "o": item % 2**31},
+            )
+    return True

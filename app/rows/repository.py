@@ -1,0 +1,197 @@
+"""Row SQL. A repository is built for one data item already resolved for the calling account;
+every statement is keyed by that item's id (never joining rows of two items)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.rows import partitions
+
+# The text of every cell value of a row, without keys (so "10" does not match key "101"):
+# the expression the per-item trigram index is built on (see app/rows/search.py).
+SEARCH_TEXT = """jsonb_path_query_array("values", '$.*'::jsonpath)::text"""
+
+
+class RowRepository:
+    def __init__(self, session: AsyncSession, data_item_id: int) -> None:
+        self.session = session
+        self.item = int(data_item_id)
+
+    async def allocate(self, count: int) -> int:
+        """Reserve `count` consecutive row refs; returns the first. The row lock on the item
+        serialises concurrent writers until commit: refs are disjoint and gap-free per request."""
+        result = await self.session.execute(
+            text(
+                """
+                UPDATE data_items
+                SET next_row_ref = next_row_ref + :n, row_count = row_count + :n, updated_at = now()
+                WHERE id = :item
+                RETURNING next_row_ref - :n
+                """
+            ),
+            {"n": count, "item": self.item},
+        )
+        return int(result.scalar_one())
+
+    async def lock_item(self) -> int:
+        """Serialise with other writers of this item; returns the current row count."""
+        result = await self.session.execute(
+            text("UPDATE data_items SET updated_at = now() WHERE id = :item RETURNING row_count"),
+            {"item": self.item},
+        )
+        return int(result.scalar_one())
+
+    async def copy_documents(self, first_ref: int, documents: Sequence[str]) -> None:
+        """Write rows with binary COPY into the item's partition (one round trip)."""
+        conn = await self.session.connection()
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        item = self.item
+        await driver.copy_records_to_table(
+            f"p{item}",
+            schema_name=partitions.SCHEMA,
+            columns=["data_item_id", "row_ref", "values"],
+            records=((item, first_ref + i, doc) for i, doc in enumerate(documents)),
+        )
+
+    async def get_document(self, row_ref: int, *, for_update: bool = False) -> str | None:
+        lock = " FOR UPDATE" if for_update else ""
+        result = await self.session.execute(
+            text(
+                'SELECT "values"::text FROM rows WHERE data_item_id = :item AND row_ref = :ref'
+                + lock
+            ),
+            {"item": self.item, "ref": row_ref},
+        )
+        value = result.scalar_one_or_none()
+        return None if value is None else str(value)
+
+    async def render(self, row_ref: int, all_fields: str) -> str | None:
+        """The row as the API shows it: every field key present (null where empty)."""
+        result = await self.session.execute(
+            text(
+                'SELECT (CAST(:nulls AS jsonb) || "values")::text FROM rows '
+                "WHERE data_item_id = :item AND row_ref = :ref"
+            ),
+            {"item": self.item, "ref": row_ref, "nulls": all_fields},
+        )
+        value = result.scalar_one_or_none()
+        return None if value is None else str(value)
+
+    async def replace_document(self, row_ref: int, document: str) -> None:
+        await self.session.execute(
+            text(
+                'UPDATE rows SET "values" = CAST(:doc AS jsonb) '
+                "WHERE data_item_id = :item AND row_ref = :ref"
+            ),
+            {"item": self.item, "ref": row_ref, "doc": document},
+        )
+
+    async def delete(self, row_ref: int) -> None:
+        await self.session.execute(
+            text("DELETE FROM rows WHERE data_item_id = :item AND row_ref = :ref"),
+            {"item": self.item, "ref": row_ref},
+        )
+        await self.session.execute(
+            text("UPDATE data_items SET row_count = row_count - 1 WHERE id = :item"),
+            {"item": self.item},
+        )
+
+    async def page(
+        self,
+        all_fields: str,
+        *,
+        offset: int,
+        limit: int,
+        where: str = "",
+        params: dict[str, object] | None = None,
+    ) -> list[tuple[int, str]]:
+        result = await self.session.execute(
+            text(
+                'SELECT row_ref, (CAST(:nulls AS jsonb) || "values")::text FROM rows '
+                f"WHERE data_item_id = :item {where} ORDER BY row_ref OFFSET :offset LIMIT :limit"
+            ),
+            {
+                "item": self.item,
+                "nulls": all_fields,
+                "offset": offset,
+                "limit": limit,
+                **(params or {}),
+            },
+        )
+        return [(int(ref), str(doc)) for ref, doc in result]
+
+    async def count(self, where: str, params: dict[str, object]) -> int:
+        result = await self.session.execute(
+            text(f"SELECT count(*) FROM rows WHERE data_item_id = :item {where}"),
+            {"item": self.item, **params},
+        )
+        return int(result.scalar_one())
+
+    async def strip_field(self, field_id: int) -> int:
+        """Remove a field's values from every row, in one statement."""
+        result = await self.session.execute(
+            text(
+                'UPDATE rows SET "values" = "values" - :key '
+                'WHERE data_item_id = :item AND "values" ? :key'
+            ),
+            {"item": self.item, "key": str(field_id)},
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def distinct_values(self, field_id: int) -> list[str]:
+        """Each distinct stored value of a field, as JSON text."""
+        result = await self.session.execute(
+            text(
+                'SELECT DISTINCT ("values"->:key)::text FROM rows '
+                'WHERE data_item_id = :item AND "values" ? :key'
+            ),
+            {"item": self.item, "key": str(field_id)},
+        )
+        return [str(v) for (v,) in result]
+
+    async def first_rows_with(
+        self, field_id: int, json_values: Sequence[str], limit: int
+    ) -> list[tuple[int, str]]:
+        """(row_ref, value text) of the first rows holding one of these values."""
+        result = await self.session.execute(
+            text(
+                'SELECT row_ref, "values"->>:key FROM rows '
+                'WHERE data_item_id = :item AND "values"->:key = ANY(CAST(:vals AS jsonb[])) '
+                "ORDER BY row_ref LIMIT :limit"
+            ),
+            {"item": self.item, "key": str(field_id), "vals": list(json_values), "limit": limit},
+        )
+        return [(int(ref), str(v)) for ref, v in result]
+
+    async def convert_field(
+        self, field_id: int, old: Sequence[str], new: Sequence[str | None]
+    ) -> None:
+        """Rewrite a field's values through an old -> new mapping (JSON texts; None empties the
+        cell), in one statement."""
+        await self.session.execute(
+            text(
+                """
+                UPDATE rows r SET "values" = CASE WHEN m.new IS NULL THEN r."values" - :key
+                                                  ELSE jsonb_set(r."values", ARRAY[:key], m.new) END
+                FROM unnest(CAST(:old AS jsonb[]), CAST(:new AS jsonb[])) AS m(old, new)
+                WHERE r.data_item_id = :item AND r."values"->:key = m.old
+                """
+            ),
+            {"item": self.item, "key": str(field_id), "old": list(old), "new": list(new)},
+        )
+
+    async def convert_to_text(self, field_id: int) -> None:
+        """Any type to char/text: the value as shown becomes the string (cannot fail)."""
+        await self.session.execute(
+            text(
+                'UPDATE rows SET "values" = jsonb_set("values", ARRAY[:key], to_jsonb("values"->>:key)) '
+                'WHERE data_item_id = :item AND "values" ? :key '
+                "AND jsonb_typeof(\"values\"->:key) <> 'string'"
+            ),
+            {"item": self.item, "key": str(field_id)},
+        )

@@ -1,0 +1,156 @@
+"""Rows of a data item: list and search, create (one or in bulk), read, patch, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, status
+
+from app.accounts.dependencies import AuthenticatedRoute
+from app.core.db import SessionDep, after_commit
+from app.core.jsonexact import ExactJSONResponse
+from app.core.openapi import errors
+from app.data_items.dependencies import DataItemDep
+from app.fields.dependencies import ItemFieldsDep
+from app.rows import service
+from app.rows.schemas import (
+    BulkCreated,
+    RowBulkCreate,
+    RowCreated,
+    RowDeleted,
+    RowList,
+    RowRead,
+    RowUpdated,
+    RowValues,
+)
+
+router = APIRouter(
+    prefix="/data-items/{item_id}/rows", tags=["rows"], route_class=AuthenticatedRoute
+)
+
+RowRef = Annotated[str, Path(description="The row's `_row_ref`.", examples=["0"], max_length=40)]
+
+
+def _after_write(request: Request, item_id: int) -> None:
+    maintenance = request.app.state.row_maintenance
+    after_commit(request, lambda: maintenance.item_changed(item_id))
+
+
+@router.get(
+    "/",
+    response_model=RowList,
+    response_class=ExactJSONResponse,
+    summary="List rows in _row_ref order, optionally searching every cell",
+    description=(
+        "`search` matches rows any of whose cells contains the text, ignoring case (as the value "
+        "is shown: `45200.5`, `2026-01-15`, `true`); `%` and `_` are literal. `total` counts the "
+        "matching rows."
+    ),
+    responses=errors(400, 401, 404),
+)
+async def list_rows(
+    item: DataItemDep,
+    fields: ItemFieldsDep,
+    session: SessionDep,
+    offset: Annotated[int, Query(description="Rows to skip (0 or more).")] = 0,
+    limit: Annotated[int, Query(description="Rows per page, 1 to 500.")] = 100,
+    search: Annotated[str | None, Query(description="Text to find in any cell.")] = None,
+) -> ExactJSONResponse:
+    body = await service.list_rows(session, item, fields, offset=offset, limit=limit, search=search)
+    return ExactJSONResponse(body)
+
+
+@router.post(
+    "/",
+    response_model=RowCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a row",
+    responses=errors(400, 401, 404, 413),
+)
+async def create_row(
+    payload: RowValues,
+    item: DataItemDep,
+    fields: ItemFieldsDep,
+    session: SessionDep,
+    request: Request,
+) -> RowCreated:
+    ref, cells = await service.create_row(session, item, fields, payload.values)
+    _after_write(request, item.id)
+    return RowCreated(row_ref=str(ref), cells_created=cells)
+
+
+@router.post(
+    "/bulk/",
+    response_model=BulkCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create many rows at once (all or nothing)",
+    description=(
+        "Every row is checked first; if any is invalid the request is a 400 whose `details` name "
+        "each problem (row index, field, value) and nothing is written. At most MAX_BULK_ROWS "
+        "rows per request (default 10,000)."
+    ),
+    responses=errors(400, 401, 404, 413),
+)
+async def bulk_create(
+    payload: RowBulkCreate,
+    item: DataItemDep,
+    fields: ItemFieldsDep,
+    session: SessionDep,
+    request: Request,
+) -> BulkCreated:
+    created, cells = await service.bulk_create(
+        session, item, fields, payload.rows, max_rows=request.app.state.settings.max_bulk_rows
+    )
+    _after_write(request, item.id)
+    return BulkCreated(rows_created=created, cells_created=cells)
+
+
+@router.get(
+    "/{row_ref}/",
+    response_model=RowRead,
+    response_class=ExactJSONResponse,
+    summary="Get one row",
+    responses=errors(400, 401, 404),
+)
+async def get_row(
+    row_ref: RowRef, item: DataItemDep, fields: ItemFieldsDep, session: SessionDep
+) -> ExactJSONResponse:
+    row = await service.get_row(session, item, fields, row_ref)
+    return ExactJSONResponse(f'{{"row":{row}}}')
+
+
+@router.patch(
+    "/{row_ref}/",
+    response_model=RowUpdated,
+    summary="Change some cells of a row (null empties a cell)",
+    responses=errors(400, 401, 404, 413),
+)
+async def patch_row(
+    row_ref: RowRef,
+    payload: RowValues,
+    item: DataItemDep,
+    fields: ItemFieldsDep,
+    session: SessionDep,
+    request: Request,
+) -> RowUpdated:
+    ref, updated, created = await service.patch_row(session, item, fields, row_ref, payload.values)
+    _after_write(request, item.id)
+    return RowUpdated(row_ref=str(ref), cells_updated=updated, cells_created=created)
+
+
+@router.delete(
+    "/{row_ref}/",
+    response_model=RowDeleted,
+    summary="Delete a row (its ref is never reused)",
+    responses=errors(400, 401, 404),
+)
+async def delete_row(
+    row_ref: RowRef,
+    item: DataItemDep,
+    fields: ItemFieldsDep,
+    session: SessionDep,
+    request: Request,
+) -> RowDeleted:
+    removed = await service.delete_row(session, item, fields, row_ref)
+    _after_write(request, item.id)
+    return RowDeleted(deleted=True, cells_removed=removed)

@@ -1,0 +1,73 @@
+"""Substring search over every cell's text as it is shown, case-insensitively.
+
+Two conditions, so it is both fast and exact:
+- a coarse one on `SEARCH_TEXT` (the JSON array of the row's values, keys left out), which the
+  per-item trigram index serves: the search text JSON-escaped the way PostgreSQL writes jsonb,
+  inside an ILIKE pattern;
+- an exact one per cell (`jsonb_each_text`), needed only when a coarse match could be false: the
+  term contains JSON syntax (`"`, `,`, `[`, `]`, `\\`) or control characters, or the row's text
+  has escapes (a backslash) that could match the term's letters (`\\n` and "n").
+`%` and `_` in the search text are literal. Case folding follows the database's LC_CTYPE (a UTF-8
+locale such as C.UTF-8 folds É/é and Cyrillic).
+"""
+
+from __future__ import annotations
+
+from app.rows.repository import SEARCH_TEXT
+
+MAX_SEARCH_CHARS = 1_000
+_JSON_SYNTAX = set('"\\,[]')
+
+
+def pg_json_escape(term: str) -> str:
+    """How PostgreSQL's jsonb output escapes a string's characters (escape_json)."""
+    out = []
+    for ch in term:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\b":
+            out.append("\\b")
+        elif ch == "\f":
+            out.append("\\f")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def like_pattern(term: str) -> str:
+    """%term% with LIKE's own special characters taken literally (backslash is the escape)."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def needs_exact_check(term: str) -> bool:
+    return any(ch in _JSON_SYNTAX or ord(ch) < 0x20 for ch in term)
+
+
+def search_condition(term: str, *, indexable: bool = True) -> tuple[str, dict[str, object]]:
+    """SQL (to AND into a rows query) and its parameters. `indexable=False` gives the same
+    condition in a form the trigram index does not match, for the ordered scan that answers a
+    first page quickly when matches are dense."""
+    coarse = SEARCH_TEXT if indexable else f"({SEARCH_TEXT} || '')"
+    exact = (
+        'EXISTS (SELECT 1 FROM jsonb_each_text("values") AS cell '
+        "WHERE cell.value ILIKE :search_exact)"
+    )
+    if needs_exact_check(term):
+        sql = f"AND {coarse} ILIKE :search_coarse AND {exact}"
+    else:
+        sql = f"AND {coarse} ILIKE :search_coarse AND (strpos({SEARCH_TEXT}, '\\') = 0 OR {exact})"
+    return sql, {
+        "search_coarse": like_pattern(pg_json_escape(term)),
+        "search_exact": like_pattern(term),
+    }

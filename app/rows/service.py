@@ -1,0 +1,397 @@
+"""Row rules: values checked and converted through the field-type registry, required fields,
+all-or-nothing bulk writes with every problem named, exact cell counts, row refs, paging, search,
+and the value side of field type changes and deletes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import BadRequest, ErrorCode, NotFound
+from app.core.schemas import text_problem
+from app.fields.types import (
+    CellError,
+    DateOrder,
+    FieldType,
+    Stored,
+    date_readings,
+    from_stored_json,
+    spec,
+)
+from app.models import DataItem, Field
+from app.rows.repository import RowRepository
+from app.rows.search import MAX_SEARCH_CHARS, search_condition
+from app.summary import service as summary_service
+from app.summary.service import FieldChange
+
+MAX_REPORTED_PROBLEMS = 100
+MAX_LIMIT = 500
+ROW_REF_KEY = "_row_ref"
+
+
+def _shown(value: Any) -> Any:
+    """A client value as echoed in an error (long strings cut)."""
+    if isinstance(value, str) and len(value) > 200:
+        return value[:200] + "…"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)[:200]
+    return value
+
+
+def _label(field: Field) -> str:
+    return f"{field.id} ({field.field_label})"
+
+
+@dataclass
+class ParsedValues:
+    values: dict[int, Stored | None]  # field id -> stored value (None: empty)
+    problems: list[dict[str, Any]]
+
+
+def parse_values(
+    raw: Mapping[str, Any], fields: Mapping[str, Field], *, complete: bool
+) -> ParsedValues:
+    """Check and convert one row's values. `complete`: the row is new, so every required field
+    must have a value; otherwise (a patch) only the fields sent are checked."""
+    values: dict[int, Stored | None] = {}
+    problems: list[dict[str, Any]] = []
+    for key, value in raw.items():
+        if key == ROW_REF_KEY:
+            continue
+        field = fields.get(key)
+        if field is None:
+            problems.append(
+                {"field": key, "message": "is not a field of this data item (use field ids)"}
+            )
+            continue
+        try:
+            stored = spec(field.field_type).parse(value)
+        except CellError as exc:
+            problems.append(
+                {
+                    "field": key,
+                    "value": _shown(value),
+                    "message": f"{exc} ({field.field_type} field {_label(field)})",
+                }
+            )
+            continue
+        if stored is None and field.field_required:
+            problems.append({"field": key, "message": f"field {_label(field)} is required"})
+            continue
+        values[field.id] = stored
+    if complete:
+        for key, field in fields.items():
+            if field.field_required and field.id not in values and key not in raw:
+                problems.append({"field": key, "message": f"field {_label(field)} is required"})
+    return ParsedValues(values, problems)
+
+
+def document(values: Mapping[int, Stored | None], fields_by_id: Mapping[int, Field]) -> str:
+    """A row's JSONB document: non-empty cells only, keyed by field id."""
+    parts = [
+        f'"{fid}":{spec(fields_by_id[fid].field_type).json_fragment(v)}'
+        for fid, v in sorted(values.items())
+        if v is not None
+    ]
+    return "{" + ",".join(parts) + "}"
+
+
+def nulls_document(fields: Sequence[Field]) -> str:
+    """Every field key with null: merged under a row so that every key is present."""
+    return "{" + ",".join(f'"{f.id}":null' for f in fields) + "}"
+
+
+def render_row(row_ref: int, doc: str) -> str:
+    head = f'{{"{ROW_REF_KEY}": "{row_ref}"'
+    return head + "}" if doc == "{}" else f"{head}, {doc[1:]}"
+
+
+def _stored_doc(doc: str, fields_by_id: Mapping[int, Field]) -> dict[int, Stored]:
+    raw = json.loads(doc, parse_float=Decimal)
+    out: dict[int, Stored] = {}
+    for key, value in raw.items():
+        fid = int(key)
+        if fid in fields_by_id and value is not None:
+            out[fid] = from_stored_json(fields_by_id[fid].field_type, value)
+    return out
+
+
+def parse_row_ref(row_ref: str) -> int:
+    if not row_ref.isdigit() or len(row_ref) > 18:
+        raise NotFound(f"Row {row_ref!r} not found.")
+    return int(row_ref)
+
+
+def _changes_for_insert(rows: Sequence[Mapping[int, Stored | None]]) -> dict[int, FieldChange]:
+    changes: dict[int, FieldChange] = {}
+    for values in rows:
+        for fid, v in values.items():
+            if v is not None:
+                changes.setdefault(fid, FieldChange()).added.append(v)
+    return changes
+
+
+def _problem_error(problems: list[dict[str, Any]], what: str) -> BadRequest:
+    total = len(problems)
+    shown = problems[:MAX_REPORTED_PROBLEMS]
+    if total == 1:
+        p = problems[0]
+        where = f"row {p['row']}, " if "row" in p else ""
+        value = f" {p['value']!r}" if "value" in p else ""
+        message = f"Invalid {what}: {where}field {p.get('field')}:{value} {p['message']}."
+    else:
+        message = f"Invalid {what}: {total} problems; nothing was written."
+        if total > MAX_REPORTED_PROBLEMS:
+            message += f" The first {MAX_REPORTED_PROBLEMS} are listed."
+    return BadRequest(message, details=shown)
+
+
+async def create_row(
+    session: AsyncSession, item: DataItem, fields: Sequence[Field], raw: Mapping[str, Any]
+) -> tuple[int, int]:
+    by_key = {str(f.id): f for f in fields}
+    parsed = parse_values(raw, by_key, complete=True)
+    if parsed.problems:
+        raise _problem_error(parsed.problems, "row")
+    repo = RowRepository(session, item.id)
+    ref = await repo.allocate(1)
+    await repo.copy_documents(ref, [document(parsed.values, {f.id: f for f in fields})])
+    await summary_service.record_changes(
+        session, item.id, {f.id: f for f in fields}, _changes_for_insert([parsed.values])
+    )
+    return ref, sum(1 for v in parsed.values.values() if v is not None)
+
+
+async def bulk_create(
+    session: AsyncSession,
+    item: DataItem,
+    fields: Sequence[Field],
+    rows: Sequence[Any],
+    *,
+    max_rows: int,
+) -> tuple[int, int]:
+    if not rows:
+        raise BadRequest("`rows` is empty: send at least one row.")
+    if len(rows) > max_rows:
+        raise BadRequest(
+            f"Too many rows: {len(rows):,} in one request; the limit is {max_rows:,} "
+            "(MAX_BULK_ROWS). Send them in several requests, or upload a file."
+        )
+    by_key = {str(f.id): f for f in fields}
+    by_id = {f.id: f for f in fields}
+    parsed_rows: list[dict[int, Stored | None]] = []
+    problems: list[dict[str, Any]] = []
+    for index, raw in enumerate(rows):
+        if not isinstance(raw, dict):
+            problems.append({"row": index, "message": "must be an object keyed by field id"})
+            continue
+        parsed = parse_values(raw, by_key, complete=True)
+        problems.extend({"row": index, **p} for p in parsed.problems)
+        parsed_rows.append(parsed.values)
+    if problems:
+        raise _problem_error(problems, "rows")
+    repo = RowRepository(session, item.id)
+    first = await repo.allocate(len(parsed_rows))
+    await repo.copy_documents(first, [document(v, by_id) for v in parsed_rows])
+    await summary_service.record_changes(session, item.id, by_id, _changes_for_insert(parsed_rows))
+    cells = sum(1 for values in parsed_rows for v in values.values() if v is not None)
+    return len(parsed_rows), cells
+
+
+async def get_row(
+    session: AsyncSession, item: DataItem, fields: Sequence[Field], row_ref: str
+) -> str:
+    ref = parse_row_ref(row_ref)
+    doc = await RowRepository(session, item.id).render(ref, nulls_document(fields))
+    if doc is None:
+        raise NotFound(f"Row {row_ref!r} not found in data item {item.id}.")
+    return render_row(ref, doc)
+
+
+async def patch_row(
+    session: AsyncSession,
+    item: DataItem,
+    fields: Sequence[Field],
+    row_ref: str,
+    raw: Mapping[str, Any],
+) -> tuple[int, int, int]:
+    ref = parse_row_ref(row_ref)
+    by_key = {str(f.id): f for f in fields}
+    by_id = {f.id: f for f in fields}
+    parsed = parse_values(raw, by_key, complete=False)
+    if parsed.problems:
+        raise _problem_error(parsed.problems, "row values")
+    repo = RowRepository(session, item.id)
+    await repo.lock_item()
+    current_doc = await repo.get_document(ref, for_update=True)
+    if current_doc is None:
+        raise NotFound(f"Row {row_ref!r} not found in data item {item.id}.")
+    current = _stored_doc(current_doc, by_id)
+    updated = created = 0
+    changes: dict[int, FieldChange] = {}
+    merged: dict[int, Stored | None] = dict(current)
+    for fid, new in parsed.values.items():
+        old = current.get(fid)
+        if old == new and type(old) is type(new):
+            continue
+        change = changes.setdefault(fid, FieldChange())
+        if old is not None:
+            change.removed = True
+            if new is not None:
+                updated += 1
+        elif new is not None:
+            created += 1
+        if new is not None:
+            change.added.append(new)
+        merged[fid] = new
+    if changes:
+        await repo.replace_document(ref, document(merged, by_id))
+        await summary_service.record_changes(session, item.id, by_id, changes)
+    return ref, updated, created
+
+
+async def delete_row(
+    session: AsyncSession, item: DataItem, fields: Sequence[Field], row_ref: str
+) -> int:
+    ref = parse_row_ref(row_ref)
+    by_id = {f.id: f for f in fields}
+    repo = RowRepository(session, item.id)
+    await repo.lock_item()
+    current_doc = await repo.get_document(ref, for_update=True)
+    if current_doc is None:
+        raise NotFound(f"Row {row_ref!r} not found in data item {item.id}.")
+    current = _stored_doc(current_doc, by_id)
+    await repo.delete(ref)
+    await summary_service.record_changes(
+        session, item.id, by_id, {fid: FieldChange(removed=True) for fid in current}
+    )
+    return len(current)
+
+
+def check_paging(offset: int, limit: int) -> None:
+    problems = []
+    if offset < 0:
+        problems.append({"field": "offset", "message": "must be 0 or more", "value": offset})
+    if not 1 <= limit <= MAX_LIMIT:
+        problems.append(
+            {"field": "limit", "message": f"must be between 1 and {MAX_LIMIT}", "value": limit}
+        )
+    if problems:
+        raise BadRequest(
+            "Invalid paging: " + "; ".join(f"{p['field']} {p['message']}" for p in problems) + ".",
+            details=problems,
+        )
+
+
+async def list_rows(
+    session: AsyncSession,
+    item: DataItem,
+    fields: Sequence[Field],
+    *,
+    offset: int,
+    limit: int,
+    search: str | None,
+) -> bytes:
+    check_paging(offset, limit)
+    repo = RowRepository(session, item.id)
+    nulls = nulls_document(fields)
+    if search is not None and search != "":
+        if len(search) > MAX_SEARCH_CHARS:
+            raise BadRequest(f"`search` is longer than {MAX_SEARCH_CHARS} characters.")
+        if problem := text_problem(search):
+            raise BadRequest(f"`search` {problem}.")
+        where, params = search_condition(search)
+        total = await repo.count(where, params)
+        rows: list[tuple[int, str]] = []
+        if total and offset < total:
+            # Dense matches: walk the rows in order and stop at the page; sparse ones: the index.
+            dense = total * 20 >= max(item.row_count, 1)
+            where, params = search_condition(search, indexable=not dense)
+            rows = await repo.page(nulls, offset=offset, limit=limit, where=where, params=params)
+    else:
+        total = await _row_count(session, item)
+        rows = await repo.page(nulls, offset=offset, limit=limit) if offset < total else []
+    body = ",".join(render_row(ref, doc) for ref, doc in rows)
+    return f'{{"total":{total},"offset":{offset},"limit":{limit},"rows":[{body}]}}'.encode()
+
+
+async def _row_count(session: AsyncSession, item: DataItem) -> int:
+    await session.refresh(item, ["row_count"])
+    return item.row_count
+
+
+# ------------------------------------------------------------------ field type changes, deletes
+
+
+def _column_date_order(values: Sequence[str]) -> DateOrder | None:
+    """The day/month order that fits every value (None if both or neither do)."""
+    orders: set[DateOrder] = {"dmy", "mdy"}
+    seen = False
+    for value in values:
+        readings = date_readings(value)
+        if "dmy" in readings or "mdy" in readings:
+            seen = True
+            orders &= {o for o in ("dmy", "mdy") if o in readings}
+    return next(iter(orders)) if seen and len(orders) == 1 else None
+
+
+async def convert_field(
+    session: AsyncSession, item: DataItem, field: Field, new_type: FieldType
+) -> None:
+    """Convert every stored value of `field` to `new_type` in one statement, or raise a 400 that
+    says how many values cannot convert (with the first few) and change nothing."""
+    repo = RowRepository(session, item.id)
+    if new_type in (FieldType.CHAR, FieldType.TEXT):
+        await repo.convert_to_text(field.id)
+        return
+    old_type = FieldType(field.field_type)
+    stored_texts = await repo.distinct_values(field.id)
+    if not stored_texts:
+        return
+    olds = [from_stored_json(old_type, json.loads(t, parse_float=Decimal)) for t in stored_texts]
+    shown = [spec(old_type).display(v) for v in olds]
+    order = _column_date_order(shown) if new_type is FieldType.DATE else None
+    target = spec(new_type)
+    new_texts: list[str | None] = []
+    bad: list[str] = []
+    reasons: dict[str, str] = {}
+    for text_value, old, display in zip(stored_texts, olds, shown, strict=True):
+        try:
+            if old_type is FieldType.BOOLEAN and new_type is FieldType.DECIMAL:
+                converted: Stored | None = Decimal(1 if old else 0)
+            else:
+                converted = target.parse(display, date_order=order)
+        except CellError as exc:
+            bad.append(text_value)
+            reasons[display] = str(exc)
+            continue
+        new_texts.append(None if converted is None else target.json_fragment(converted))
+    if bad:
+        count = await repo.count(
+            'AND "values"->:key = ANY(CAST(:bad AS jsonb[]))', {"key": str(field.id), "bad": bad}
+        )
+        examples = await repo.first_rows_with(field.id, bad, 5)
+        raise BadRequest(
+            f"Cannot change field {_label(field)} from {old_type} to {new_type}: {count:,} "
+            f"value{'s' if count != 1 else ''} cannot be converted; nothing was changed.",
+            code=ErrorCode.CONVERSION_FAILED,
+            details=[
+                {
+                    "row_ref": str(ref),
+                    "value": _shown(value),
+                    "message": reasons.get(value, "cannot convert"),
+                }
+                for ref, value in examples
+            ],
+        )
+    good_old = [t for t in stored_texts if t not in set(bad)]
+    await repo.convert_field(field.id, good_old, new_texts)
+
+
+async def strip_field(session: AsyncSession, item: DataItem, field_id: int) -> None:
+    await RowRepository(session, item.id).strip_field(field_id)

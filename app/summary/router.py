@@ -1,0 +1,35 @@
+"""`GET /data-items/{id}/summary/`: per-field statistics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from app.accounts.dependencies import AuthenticatedRoute
+from app.core.jsonexact import ExactJSONResponse
+from app.core.openapi import errors
+from app.data_items.dependencies import DataItemDep
+from app.fields.dependencies import ItemFieldsDep
+from app.summary import service
+from app.summary.schemas import SummaryRead
+
+router = APIRouter(prefix="/data-items/{item_id}", tags=["summary"], route_class=AuthenticatedRoute)
+
+
+@router.get(
+    "/summary/",
+    response_model=SummaryRead,
+    response_class=ExactJSONResponse,
+    summary="Per-field statistics, in field order",
+    description=(
+        "For every field: `total_values` (non-empty cells) and `empty_count`; char/text: "
+        "`unique_count` and `top_values` (at most 10, most frequent first, ties by value); "
+        "decimal: exact `min`, `max`, `sum` and `avg` (rounded to 2 places, more when the values "
+        "carry more); date: `min_date`, `max_date`; boolean: `true_count`, `false_count`."
+    ),
+    responses=errors(400, 401, 404),
+)
+async def get_summary(
+    item: DataItemDep, fields: ItemFieldsDep, request: Request
+) -> ExactJSONResponse:
+    body = await service.build_summary(request.app.state.engine, item.id, item.data_name, fields)
+    return ExactJSONResponse(body)

@@ -1,0 +1,244 @@
+"""Per-field statistics that are exact after every write, and cheap to read.
+
+A full scan of a 1M-row item to aggregate JSONB takes 10-17 s, so statistics are kept in
+`field_stats`, one row per field:
+- File ingestion computes them from the data it already holds (Polars) and stores them.
+- A write that only ADDS values to a decimal/date/boolean field updates them incrementally
+  (counts, exact sums, min/max, true/false), in the write's own transaction.
+- A write that removes or replaces a value, any change to a char/text field (unique values and
+  top values cannot be maintained without a count per distinct value), a type change: the field
+  is marked `stale` and its `generation` is bumped.
+- Stale fields are recomputed from the rows in SQL, from one REPEATABLE READ snapshot, and saved
+  only if no write bumped the generation meanwhile (so a slow recomputation never overwrites
+  newer data as fresh). The summary endpoint recomputes what is stale before answering, and a
+  background task does it right after writes commit, so reads usually find them fresh.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from app.fields.types import FieldType, Stored, decimal_scale, is_textual
+from app.models import Field
+from app.summary import repository as stats_sql
+from app.summary.repository import StatsRepository
+
+log = logging.getLogger("app.summary")
+
+_LOCK_CLASS = 7_301  # advisory lock namespace for per-item statistics work
+
+
+@dataclass
+class FieldChange:
+    """What a write did to one field's values."""
+
+    added: list[Stored] = field(default_factory=list)
+    removed: bool = False
+
+
+async def init_fields(session: AsyncSession, item_id: int, field_ids: Sequence[int]) -> None:
+    await StatsRepository(session, item_id).create(field_ids)
+
+
+async def mark_stale(session: AsyncSession, item_id: int, field_ids: Sequence[int]) -> None:
+    await StatsRepository(session, item_id).mark_stale(field_ids)
+
+
+async def replace_stats(
+    session: AsyncSession, item_id: int, stats: Mapping[int, dict[str, Any]]
+) -> None:
+    repo = StatsRepository(session, item_id)
+    for field_id in sorted(stats):
+        await repo.replace(field_id, stats[field_id])
+
+
+async def record_changes(
+    session: AsyncSession,
+    item_id: int,
+    fields: Mapping[int, Field],
+    changes: Mapping[int, FieldChange],
+) -> list[int]:
+    """Apply a write's effect on statistics; returns the fields that became stale."""
+    repo = StatsRepository(session, item_id)
+    stale: list[int] = []
+    for field_id in sorted(changes):  # a fixed order: concurrent writers never deadlock here
+        change = changes[field_id]
+        kind = FieldType(fields[field_id].field_type)
+        if change.removed or (is_textual(kind) and change.added):
+            stale.append(field_id)
+            continue
+        if not change.added:
+            continue
+        values = change.added
+        if kind is FieldType.DECIMAL:
+            numbers = [v for v in values if isinstance(v, Decimal)]
+            await repo.add_values(
+                field_id,
+                count=len(numbers),
+                num_sum=_exact_sum(numbers),
+                num_min=min(numbers),
+                num_max=max(numbers),
+                num_scale=max(decimal_scale(v) for v in numbers),
+            )
+        elif kind is FieldType.DATE:
+            texts = [v for v in values if isinstance(v, str)]
+            await repo.add_values(
+                field_id, count=len(texts), text_min=min(texts), text_max=max(texts)
+            )
+        elif kind is FieldType.BOOLEAN:
+            trues = sum(1 for v in values if v is True)
+            await repo.add_values(
+                field_id, count=len(values), true_count=trues, false_count=len(values) - trues
+            )
+    await repo.mark_stale(stale)
+    return stale
+
+
+def _exact_sum(values: Sequence[Decimal]) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 1_000  # never round: sums of 200-digit values stay exact
+        return sum(values, Decimal(0))
+
+
+# ------------------------------------------------------------------------------------ reading
+
+
+def average(total: Decimal, count: int, scale: int | None) -> Decimal:
+    """Exact mean rounded half-up to 2 places, or more when the values carry more."""
+    places = max(2, scale or 0)
+    with localcontext() as ctx:
+        ctx.prec = len(total.as_tuple().digits) + places + 30
+        return (total / count).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def field_summary(f: Field, stats: Mapping[str, Any], row_count: int) -> dict[str, Any]:
+    non_empty = int(stats["non_empty"])
+    out: dict[str, Any] = {
+        "field_id": f.id,
+        "field_label": f.field_label,
+        "field_type": f.field_type,
+        "total_values": non_empty,
+        "empty_count": max(row_count - non_empty, 0),
+    }
+    kind = FieldType(f.field_type)
+    if is_textual(kind):
+        out["unique_count"] = int(stats["unique_count"] or 0)
+        out["top_values"] = [
+            {"value": t["value"], "count": int(t["count"])} for t in (stats["top_values"] or [])
+        ]
+    elif kind is FieldType.DECIMAL:
+        has = non_empty > 0 and stats["num_sum"] is not None
+        total = Decimal(stats["num_sum"]) if has else None
+        out["min"] = stats["num_min"] if has else None
+        out["max"] = stats["num_max"] if has else None
+        out["sum"] = total
+        out["avg"] = average(total, non_empty, stats["num_scale"]) if total is not None else None
+    elif kind is FieldType.DATE:
+        out["min_date"] = stats["text_min"] if non_empty else None
+        out["max_date"] = stats["text_max"] if non_empty else None
+    else:
+        out["true_count"] = int(stats["true_count"])
+        out["false_count"] = int(stats["false_count"])
+    return out
+
+
+async def _lock(conn: AsyncConnection, item_id: int, *, unlock: bool = False) -> None:
+    fn = "pg_advisory_unlock" if unlock else "pg_advisory_lock"
+    await conn.execute(text(f"SELECT {fn}(:c, :o)"), {"c": _LOCK_CLASS, "o": item_id % 2**31})
+
+
+async def _snapshot(
+    conn: AsyncConnection, item_id: int
+) -> tuple[int, list[tuple[int, str]], dict[int, dict[str, Any]], dict[int, int]]:
+    """Row count, fields, fresh statistics and stale generations, all from one snapshot; stale
+    fields are recomputed from the rows inside that same snapshot."""
+    row_count = (
+        await conn.execute(text("SELECT row_count FROM data_items WHERE id = :i"), {"i": item_id})
+    ).scalar_one_or_none()
+    if row_count is None:
+        return 0, [], {}, {}
+    fields = [
+        (int(fid), str(ftype))
+        for fid, ftype in await conn.execute(
+            text("SELECT id, field_type FROM fields WHERE data_item_id = :i ORDER BY id"),
+            {"i": item_id},
+        )
+    ]
+    rows = (
+        await conn.execute(
+            text("SELECT * FROM field_stats WHERE data_item_id = :i"), {"i": item_id}
+        )
+    ).mappings()
+    stats = {int(r["field_id"]): dict(r) for r in rows}
+    recomputed: dict[int, int] = {}
+    for fid, ftype in fields:
+        current = stats.get(fid)
+        if current is None or current["stale"]:
+            stats[fid] = await stats_sql.compute(conn, item_id, fid, ftype)
+            recomputed[fid] = int(current["generation"]) if current else -1
+    return int(row_count), fields, stats, recomputed
+
+
+@asynccontextmanager
+async def _item_lock(engine: AsyncEngine, item_id: int) -> AsyncIterator[AsyncConnection]:
+    """A connection holding the item's statistics lock (a session-level advisory lock, taken
+    before any snapshot, so a second caller waits and then finds the work done)."""
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await _lock(conn, item_id)
+        await conn.commit()
+        try:
+            yield conn
+        finally:
+            try:
+                await conn.rollback()
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await _lock(conn, item_id, unlock=True)
+                await conn.commit()
+            except Exception:  # never return a connection that may still hold the lock
+                await conn.invalidate()
+                raise
+
+
+async def current_stats(engine: AsyncEngine, item_id: int) -> tuple[int, dict[int, dict[str, Any]]]:
+    """(row count, statistics per field id), exact as of one moment; stale fields are recomputed
+    and saved (unless a write raced the recomputation)."""
+    async with _item_lock(engine, item_id) as conn:
+        await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            row_count, _fields, stats, recomputed = await _snapshot(conn, item_id)
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        for fid, generation in recomputed.items():
+            if generation >= 0 and not await stats_sql.save_if_unchanged(
+                conn, fid, generation, stats[fid]
+            ):
+                log.debug("statistics of field %s changed while recomputing", fid)
+        await conn.commit()
+    return row_count, stats
+
+
+async def refresh_item(engine: AsyncEngine, item_id: int) -> None:
+    """Background: bring an item's stale statistics up to date."""
+    await current_stats(engine, item_id)
+
+
+async def build_summary(
+    engine: AsyncEngine, item_id: int, data_name: str, fields: Sequence[Field]
+) -> dict[str, Any]:
+    row_count, stats = await current_stats(engine, item_id)
+    summaries = [field_summary(f, stats[f.id], row_count) for f in fields if f.id in stats]
+    return {
+        "id": item_id,
+        "data_name": data_name,
+        "row_count": row_count,
+        "field_count": len(fields),
+        "field_summaries": summaries,
+    }

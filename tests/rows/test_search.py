@@ -1,0 +1,111 @@
+"""Search: every cell's text as shown, any case (Unicode too), literal % and _, never across
+cells or into JSON syntax; the same answers with and without the trigram index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from app.rows.maintenance import ensure_search_index
+from tests.conftest import Caller
+from tests.fixtures.sales import Sales
+
+pytestmark = pytest.mark.asyncio
+
+ROWS = [
+    {"region": "North", "revenue": "45200.50", "date": "2026-01-15", "closed": True},
+    {"region": "south", "revenue": 100, "notes": "100% sure, under_score"},
+    {"region": "ÉCOLE Привет", "notes": 'say "hi"\nthen leave'},
+    {"region": "Straße", "revenue": "-0.5", "closed": False},
+    {"region": "a\\b", "notes": "tab\there"},
+    {"region": "100 percent", "notes": "100x"},
+    {"region": "x\ny", "notes": "\u0001"},  # escapes in the JSON text: \n and \u0001
+]
+
+CASES: list[tuple[str, list[int]]] = [
+    ("north", [0]),
+    ("NORTH", [0]),
+    ("45200.5", [0]),
+    ("45200.50", []),  # as shown: 45200.5
+    ("2026-01", [0]),
+    ("true", [0]),
+    ("false", [3]),
+    ("école", [2]),
+    ("привет", [2]),
+    ("STRASSE", []),  # ILIKE folds case, it does not transliterate
+    ("straße", [3]),
+    ("100%", [1]),
+    ("0% s", [1]),
+    ("%", [1]),
+    ("_", [1]),
+    ("r_s", [1]),  # literally in "under_score"
+    ("r%s", []),
+    ("under_score", [1]),
+    ('"hi"', [2]),
+    ('"', [2]),
+    ('hi"\nthen', [2]),
+    ("hi\nthen", []),
+    ("\\", [4]),
+    ("a\\b", [4]),
+    ("\t", [4]),
+    ("tab\th", [4]),
+    ("n", [0, 1, 2, 5]),  # not row 6, whose JSON text has "\n"
+    ("u0001", []),
+    ("\u0001", [6]),
+    ("x\ny", [6]),
+    (",", [1]),
+    ("north, ", []),  # never across cells
+    ('North", 45200', []),
+    ("[", []),
+    ("null", []),
+    ("100", [1, 5]),
+    ("-0.5", [3]),
+    ("zzzz", []),
+]
+
+
+async def load(api: Caller, sales: Sales) -> None:
+    rows = [sales.row(**r) for r in ROWS]
+    r = await api.client.post(f"/data-items/{sales.id}/rows/bulk/", json={"rows": rows})
+    assert r.status_code == 201, r.text
+
+
+async def hits(api: Caller, sales: Sales, term: str, **params: Any) -> tuple[int, list[int]]:
+    r = await api.client.get(f"/data-items/{sales.id}/rows/", params={"search": term, **params})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    return body["total"], [int(row["_row_ref"]) for row in body["rows"]]
+
+
+async def test_search_semantics_without_and_with_the_index(
+    api: Caller, sales: Sales, app: FastAPI
+) -> None:
+    await load(api, sales)
+    for term, expected in CASES:
+        assert await hits(api, sales, term) == (len(expected), expected), term
+    assert await ensure_search_index(app.state.engine, sales.id, min_rows=1)
+    for term, expected in CASES:
+        assert await hits(api, sales, term) == (len(expected), expected), f"indexed: {term!r}"
+
+
+async def test_search_pages_and_total(api: Caller, sales: Sales) -> None:
+    rows = [sales.row(region="match" if i % 3 == 0 else "other", revenue=i) for i in range(30)]
+    await api.client.post(f"/data-items/{sales.id}/rows/bulk/", json={"rows": rows})
+    total, refs = await hits(api, sales, "MATCH", offset=2, limit=3)
+    assert total == 10 and refs == [6, 9, 12]
+    total, refs = await hits(api, sales, "match", offset=10)
+    assert total == 10 and refs == []
+    total, refs = await hits(api, sales, "")  # an empty search is no search
+    assert total == 30 and len(refs) == 30
+
+
+async def test_search_is_bounded_and_safe(api: Caller, sales: Sales) -> None:
+    await load(api, sales)
+    r = await api.client.get(f"/data-items/{sales.id}/rows/", params={"search": "x" * 1001})
+    assert r.status_code == 400 and "1000" in r.json()["error"]
+    for payload in ("'; DROP TABLE rows; --", "' OR '1'='1", "\\'", "$1", "%' OR 1=1 --"):
+        total, _ = await hits(api, sales, payload)
+        assert total == 0
+    assert (await api.client.get(f"/data-items/{sales.id}/rows/")).json()["total"] == len(ROWS)
