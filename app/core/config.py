@@ -88,6 +88,30 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest accepted JSON request body; over it: 413.",
     )
+    max_upload_rows: int = Field(
+        default=5_000_000, ge=1, description="Most data rows accepted in one uploaded file."
+    )
+    max_upload_columns: int = Field(
+        default=1_000, ge=1, description="Most columns accepted in one uploaded file."
+    )
+    max_cell_chars: int = Field(
+        default=100_000, ge=1, description="Longest cell accepted in an uploaded file (characters)."
+    )
+    upload_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Where uploads are spooled while they are read (default: a data-items-uploads folder "
+            "in the system temp dir). Leftovers of a killed process are removed at start-up."
+        ),
+    )
+    ingestion_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description=(
+            "Files parsed and loaded at once per process; more uploads wait their turn (each "
+            "holds its file's table in memory)."
+        ),
+    )
     max_bulk_rows: int = Field(
         default=10_000, ge=1, description="Most rows accepted by one POST …/rows/bulk/ request."
     )
@@ -133,6 +157,12 @@ class Settings(BaseSettings):
         if not value.startswith("postgresql+asyncpg://"):
             raise ValueError("must be a postgresql+asyncpg:// (or postgresql://) URL")
         return value
+
+
+def spool_dir(settings: Settings) -> Path:
+    import tempfile
+
+    return settings.upload_dir or Path(tempfile.gettempdir()) / "data-items-uploads"
 
 
 @lru_cache

@@ -30,12 +30,30 @@ def partition_table(item_id: int) -> str:
     return f'{SCHEMA}."p{int(item_id)}"'
 
 
-async def create_partition(session: AsyncSession, item_id: int) -> None:
+async def create_partition(session: AsyncSession, item_id: int, *, attach: bool = True) -> None:
+    """The item's partition. A big load creates it detached, fills it, indexes it, and only then
+    attaches it (`attach_partition`), so the lock on `rows` is held for milliseconds, not for
+    the whole load."""
     table = partition_table(item_id)
     item = int(item_id)
     await session.execute(text(f"CREATE TABLE {table} (LIKE rows INCLUDING DEFAULTS)"))
     await session.execute(
         text(f'ALTER TABLE {table} ADD CONSTRAINT "p{item}_bound" CHECK (data_item_id = {item})')
+    )
+    if attach:
+        await attach_partition(session, item_id)
+
+
+async def attach_partition(session: AsyncSession, item_id: int) -> None:
+    """Attach, adding the primary key first: a sorted build after a load is faster than
+    maintaining it row by row, and ATTACH adopts a matching primary-key constraint (a plain
+    unique index would not match the parent's constraint, and ATTACH would build another)."""
+    table = partition_table(item_id)
+    item = int(item_id)
+    await session.execute(
+        text(
+            f'ALTER TABLE {table} ADD CONSTRAINT "p{item}_pkey" PRIMARY KEY (data_item_id, row_ref)'
+        )
     )
     await session.execute(text(f"ALTER TABLE rows ATTACH PARTITION {table} FOR VALUES IN ({item})"))
 

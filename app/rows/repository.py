@@ -109,11 +109,59 @@ class RowRepository:
         limit: int,
         where: str = "",
         params: dict[str, object] | None = None,
+        order: str = "",
     ) -> list[tuple[int, str]]:
+        """One page: `order` is an ORDER BY list (row_ref is always the last tie-breaker).
+        The offset is walked over row refs only; documents are rendered for the page's rows
+        alone (rendering every skipped row made offset 900,000 take seconds)."""
+        order_by = f"{order}, row_ref" if order else "row_ref"
+        refs = [
+            int(ref)
+            for (ref,) in await self.session.execute(
+                text(
+                    f"SELECT row_ref FROM rows WHERE data_item_id = :item {where} "
+                    f"ORDER BY {order_by} OFFSET :offset LIMIT :limit"
+                ),
+                {"item": self.item, "offset": offset, "limit": limit, **(params or {})},
+            )
+        ]
+        if not refs:
+            return []
+        docs = dict(
+            (int(ref), str(doc))
+            for ref, doc in await self.session.execute(
+                text(
+                    'SELECT row_ref, (CAST(:nulls AS jsonb) || "values")::text FROM rows '
+                    "WHERE data_item_id = :item AND row_ref = ANY(:refs)"
+                ),
+                {"item": self.item, "nulls": all_fields, "refs": refs},
+            )
+        )
+        return [(ref, docs[ref]) for ref in refs]
+
+    async def sorted_page(
+        self,
+        all_fields: str,
+        *,
+        order: Sequence[tuple[str, str]],
+        offset: int,
+        limit: int,
+        where: str = "",
+        params: dict[str, object] | None = None,
+    ) -> list[tuple[int, str]]:
+        """One page sorted by `order` ((SQL expression, ASC/DESC) pairs from app/rows/filters.py,
+        empty cells last either way), `row_ref` breaking ties. The keys are computed for every
+        matching row; documents are rendered for the page's rows alone."""
+        keys = "".join(f", {expr} AS s{i}" for i, (expr, _) in enumerate(order))
+        inner = ", ".join(f"s{i} {d} NULLS LAST" for i, (_, d) in enumerate(order))
+        outer = ", ".join(f"page.s{i} {d} NULLS LAST" for i, (_, d) in enumerate(order))
         result = await self.session.execute(
             text(
-                'SELECT row_ref, (CAST(:nulls AS jsonb) || "values")::text FROM rows '
-                f"WHERE data_item_id = :item {where} ORDER BY row_ref OFFSET :offset LIMIT :limit"
+                'SELECT r.row_ref, (CAST(:nulls AS jsonb) || r."values")::text FROM rows r '
+                f"JOIN (SELECT row_ref{keys} FROM rows WHERE data_item_id = :item {where} "
+                f"      ORDER BY {inner}, row_ref OFFSET :offset LIMIT :limit) AS page "
+                "  ON page.row_ref = r.row_ref "
+                f"WHERE r.data_item_id = :item ORDER BY {outer}, page.row_ref"
             ),
             {
                 "item": self.item,

@@ -6,7 +6,8 @@ Two conditions, so it is both fast and exact:
   inside an ILIKE pattern;
 - an exact one per cell (`jsonb_each_text`), needed only when a coarse match could be false: the
   term contains JSON syntax (`"`, `,`, `[`, `]`, `\\`) or control characters, or the row's text
-  has escapes (a backslash) that could match the term's letters (`\\n` and "n").
+  has an escape ending in letters that the term could match (`\\n` and "n"; escaped quotes and
+  backslashes cannot, since such a term has neither).
 `%` and `_` in the search text are literal. Case folding follows the database's LC_CTYPE (a UTF-8
 locale such as C.UTF-8 folds É/é and Cyrillic).
 """
@@ -66,7 +67,7 @@ def search_condition(term: str, *, indexable: bool = True) -> tuple[str, dict[st
     if needs_exact_check(term):
         sql = f"AND {coarse} ILIKE :search_coarse AND {exact}"
     else:
-        sql = f"AND {coarse} ILIKE :search_coarse AND (strpos({SEARCH_TEXT}, '\\') = 0 OR {exact})"
+        sql = f"AND {coarse} ILIKE :search_coarse AND ({SEARCH_TEXT} !~ '\\\\[bfnrtu]' OR {exact})"
     return sql, {
         "search_coarse": like_pattern(pg_json_escape(term)),
         "search_exact": like_pattern(term),

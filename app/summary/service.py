@@ -102,6 +102,19 @@ async def record_changes(
     return stale
 
 
+async def add_aggregates(
+    session: AsyncSession, item_id: int, field: Field, increments: Mapping[str, Any]
+) -> None:
+    """Values were added in bulk (a file appended): typed fields are updated exactly in place;
+    char/text fields become stale (their unique and top values need a recount)."""
+    if not increments.get("count"):
+        return
+    if is_textual(field.field_type):
+        await StatsRepository(session, item_id).mark_stale([field.id])
+    else:
+        await StatsRepository(session, item_id).add_values(field.id, **increments)
+
+
 def _exact_sum(values: Sequence[Decimal]) -> Decimal:
     with localcontext() as ctx:
         ctx.prec = 1_000  # never round: sums of 200-digit values stay exact

@@ -1,0 +1,240 @@
+"""File uploads (create an item from a file, append a file's rows) and reference file downloads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import anyio
+from fastapi import APIRouter, Path, Request, status
+from fastapi.responses import StreamingResponse
+
+from app.accounts.dependencies import AccountDep, AuthenticatedRoute
+from app.core.config import spool_dir
+from app.core.db import SessionDep, after_commit
+from app.core.errors import BadRequest, ErrorCode, NotFound
+from app.core.openapi import errors
+from app.core.schemas import text_problem
+from app.data_items.dependencies import DataItemDep
+from app.ingestion import service
+from app.ingestion.repository import ReferenceFileRepository, stream_chunks
+from app.ingestion.schemas import (
+    AppendFromFileResult,
+    CreateFromFileResult,
+    ReferenceFileBrief,
+    UploadedField,
+)
+from app.ingestion.upload import FILE_FIELD, UploadForm, receive_form
+from app.rows.maintenance import drop_search_index_for_load
+
+router = APIRouter(prefix="/data-items", tags=["files"], route_class=AuthenticatedRoute)
+
+ACCEPTED = "a .csv, .xlsx or .xls file"
+
+
+def _multipart(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": properties, "required": required}
+                }
+            },
+        }
+    }
+
+
+_FILE = {
+    "type": "string",
+    "format": "binary",
+    "description": f"{ACCEPTED}; the first row is the header.",
+}
+_SHEET = {
+    "type": "string",
+    "description": "Excel only: the sheet to read, by name or 0-based index (default: the first).",
+}
+
+
+def _text(
+    form: UploadForm, name: str, *, required: bool = False, max_length: int = 255
+) -> str | None:
+    value = form.fields.get(name)
+    if value is None or (required and not value.strip()):
+        if required:
+            raise BadRequest(
+                f"The form field `{name}` is required.",
+                details=[{"field": name, "message": "is required"}],
+            )
+        return None
+    if problem := text_problem(value):
+        raise BadRequest(f"`{name}` {problem}.", details=[{"field": name, "message": problem}])
+    if len(value) > max_length:
+        raise BadRequest(f"`{name}` is longer than {max_length} characters.")
+    return value
+
+
+def _spooled(form: UploadForm) -> Any:
+    if form.file is None:
+        raise BadRequest(
+            f"Send the file in the form field `{FILE_FIELD}` ({ACCEPTED}).",
+            details=[{"field": FILE_FIELD, "message": "is required"}],
+        )
+    if form.file.size == 0:
+        raise BadRequest(
+            "The uploaded file is empty.",
+            code=ErrorCode.INVALID_FILE,
+            details=[{"field": FILE_FIELD, "message": "is empty"}],
+        )
+    return form.file
+
+
+async def _receive(request: Request) -> UploadForm:
+    return await receive_form(request, spool_dir(request.app.state.settings))
+
+
+@router.post(
+    "/create-from-file/",
+    response_model=CreateFromFileResult,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a data item from a CSV or Excel file",
+    description=(
+        "Fields come from the header row, in file order, each typed from its column's content "
+        "(see README: type inference). The file is kept as the item's reference file. All or "
+        "nothing: a file that cannot be read is a 400 and nothing is created."
+    ),
+    responses=errors(400, 401, 413),
+    openapi_extra=_multipart(
+        {
+            "data_name": {"type": "string", "maxLength": 255},
+            "data_description": {"type": "string"},
+            FILE_FIELD: _FILE,
+            "sheet": _SHEET,
+        },
+        ["data_name", FILE_FIELD],
+    ),
+)
+async def create_from_file(
+    request: Request, session: SessionDep, account: AccountDep
+) -> CreateFromFileResult:
+    form = await _receive(request)
+    try:
+        name = _text(form, "data_name", required=True)
+        assert name is not None
+        description = _text(form, "data_description", max_length=10_000) or ""
+        upload = _spooled(form)
+        async with request.app.state.ingestion_slots:
+            outcome = await service.create_from_file(
+                session,
+                account,
+                data_name=name.strip(),
+                data_description=description,
+                upload=upload,
+                sheet=_text(form, "sheet"),
+                settings=request.app.state.settings,
+            )
+    finally:
+        await anyio.to_thread.run_sync(form.cleanup)
+    maintenance = request.app.state.row_maintenance
+    after_commit(request, lambda: maintenance.item_changed(outcome.item.id, loaded=True))
+    return CreateFromFileResult(
+        id=outcome.item.id,
+        data_name=outcome.item.data_name,
+        data_description=outcome.item.data_description,
+        fields=[UploadedField.model_validate(f) for f in outcome.fields],
+        rows_created=outcome.rows,
+        cells_created=outcome.cells,
+        reference_file=ReferenceFileBrief.model_validate(outcome.reference),
+        notes=outcome.notes,
+    )
+
+
+@router.post(
+    "/{item_id}/append-from-file/",
+    response_model=AppendFromFileResult,
+    summary="Append a file's rows to a data item",
+    description=(
+        "Columns match fields by header, ignoring case and surrounding spaces; unmatched columns "
+        "are skipped unless `add_new_fields` is `true` (then fields are created, typed from their "
+        "content). A value that does not fit its field's type fails the whole upload with a 400 "
+        "naming row (as in the file), column and value (up to 20 problems listed); nothing is "
+        "appended."
+    ),
+    responses=errors(400, 401, 404, 413),
+    openapi_extra=_multipart(
+        {
+            FILE_FIELD: _FILE,
+            "add_new_fields": {"type": "string", "enum": ["true", "false"], "default": "false"},
+            "sheet": _SHEET,
+        },
+        [FILE_FIELD],
+    ),
+)
+async def append_from_file(
+    request: Request, item: DataItemDep, session: SessionDep
+) -> AppendFromFileResult:
+    await session.commit()  # do not keep a transaction open while the file streams in
+    form = await _receive(request)
+    try:
+        flag = (_text(form, "add_new_fields") or "false").strip().lower()
+        if flag not in ("true", "false"):
+            raise BadRequest('`add_new_fields` must be "true" or "false".')
+        upload = _spooled(form)
+        async with request.app.state.ingestion_slots:
+            outcome = await service.append_from_file(
+                session,
+                item,
+                upload=upload,
+                add_new_fields=flag == "true",
+                sheet=_text(form, "sheet"),
+                settings=request.app.state.settings,
+                drop_search_index=drop_search_index_for_load,
+            )
+    finally:
+        await anyio.to_thread.run_sync(form.cleanup)
+    maintenance = request.app.state.row_maintenance
+    after_commit(request, lambda: maintenance.item_changed(item.id, loaded=True))
+    return AppendFromFileResult(
+        id=outcome.item.id,
+        data_name=outcome.item.data_name,
+        rows_appended=outcome.rows,
+        cells_created=outcome.cells,
+        matched_columns=outcome.matched,
+        skipped_columns=outcome.skipped,
+        reference_file=ReferenceFileBrief.model_validate(outcome.reference),
+        notes=outcome.notes,
+    )
+
+
+FileId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Reference file id.", examples=[7])]
+
+
+def _disposition(filename: str) -> str:
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+@router.get(
+    "/{item_id}/reference-files/{file_id}/",
+    summary="Download a file the item was loaded from",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The file, as uploaded."},
+        **errors(400, 401, 404),
+    },
+)
+async def download_reference_file(
+    file_id: FileId, item: DataItemDep, session: SessionDep, account: AccountDep, request: Request
+) -> StreamingResponse:
+    ref = await ReferenceFileRepository(session, item.id).get(file_id)
+    if ref is None:
+        raise NotFound(f"Reference file {file_id} not found in data item {item.id}.")
+    return StreamingResponse(
+        stream_chunks(request.app.state.engine, ref.id, account.id),
+        media_type=ref.content_type,
+        headers={
+            "Content-Disposition": _disposition(ref.filename),
+            "Content-Length": str(ref.size_bytes),
+            "X-Content-SHA256": ref.sha256,
+        },
+    )
