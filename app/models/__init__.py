@@ -6,6 +6,7 @@ from app.models.data_item import DataItem, ReferenceFile, ReferenceFileChunk
 from app.models.field import FIELD_TYPES, Field
 from app.models.row import rows_table
 from app.models.stats import FieldStats
+from app.models.widget import Widget, WidgetSeries
 
 __all__ = [
     "FIELD_TYPES",
@@ -17,5 +18,7 @@ __all__ = [
     "FieldStats",
     "ReferenceFile",
     "ReferenceFileChunk",
+    "Widget",
+    "WidgetSeries",
     "rows_table",
 ]
