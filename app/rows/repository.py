@@ -139,40 +139,6 @@ class RowRepository:
         )
         return [(ref, docs[ref]) for ref in refs]
 
-    async def sorted_page(
-        self,
-        all_fields: str,
-        *,
-        order: Sequence[tuple[str, str]],
-        offset: int,
-        limit: int,
-        where: str = "",
-        params: dict[str, object] | None = None,
-    ) -> list[tuple[int, str]]:
-        """One page sorted by `order` ((SQL expression, ASC/DESC) pairs from app/rows/filters.py,
-        empty cells last either way), `row_ref` breaking ties. The keys are computed for every
-        matching row; documents are rendered for the page's rows alone."""
-        keys = "".join(f", {expr} AS s{i}" for i, (expr, _) in enumerate(order))
-        inner = ", ".join(f"s{i} {d} NULLS LAST" for i, (_, d) in enumerate(order))
-        outer = ", ".join(f"page.s{i} {d} NULLS LAST" for i, (_, d) in enumerate(order))
-        result = await self.session.execute(
-            text(
-                'SELECT r.row_ref, (CAST(:nulls AS jsonb) || r."values")::text FROM rows r '
-                f"JOIN (SELECT row_ref{keys} FROM rows WHERE data_item_id = :item {where} "
-                f"      ORDER BY {inner}, row_ref OFFSET :offset LIMIT :limit) AS page "
-                "  ON page.row_ref = r.row_ref "
-                f"WHERE r.data_item_id = :item ORDER BY {outer}, page.row_ref"
-            ),
-            {
-                "item": self.item,
-                "nulls": all_fields,
-                "offset": offset,
-                "limit": limit,
-                **(params or {}),
-            },
-        )
-        return [(int(ref), str(doc)) for ref, doc in result]
-
     async def count(self, where: str, params: dict[str, object]) -> int:
         result = await self.session.execute(
             text(f"SELECT count(*) FROM rows WHERE data_item_id = :item {where}"),

@@ -40,11 +40,16 @@ def _after_write(request: Request, item_id: int) -> None:
     "/",
     response_model=RowList,
     response_class=ExactJSONResponse,
-    summary="List rows in _row_ref order, optionally searching every cell",
+    summary="List rows, optionally searched, filtered and sorted",
     description=(
         "`search` matches rows any of whose cells contains the text, ignoring case (as the value "
-        "is shown: `45200.5`, `2026-01-15`, `true`); `%` and `_` are literal. `total` counts the "
-        "matching rows."
+        "is shown: `45200.5`, `2026-01-15`, `true`); `%` and `_` are literal. `filter` keeps the "
+        "rows that match a filter (URL-encoded JSON, the shape of a widget's `filter_config`: "
+        '`{"match": "all", "conditions": [{"field": 102, "op": "gt", "value": 1000}]}`). '
+        "`sort` orders by field ids, `-` for descending, comma-separated (`sort=102,-103`): "
+        "decimals numerically, dates chronologically, text by code point, empty cells last; "
+        "`_row_ref` breaks ties (the order without `sort`). They combine with each other and with "
+        "paging; `total` counts the matching rows."
     ),
     responses=errors(400, 401, 404),
 )
@@ -55,8 +60,32 @@ async def list_rows(
     offset: Annotated[int, Query(description="Rows to skip (0 or more).")] = 0,
     limit: Annotated[int, Query(description="Rows per page, 1 to 500.")] = 100,
     search: Annotated[str | None, Query(description="Text to find in any cell.")] = None,
+    filter_json: Annotated[
+        str | None,
+        Query(
+            alias="filter",
+            description=(
+                'Filter as JSON: {"match": "all"|"any", "conditions": [{"field": <id>, "op": '
+                'eq|ne|gt|gte|lt|lte|contains|in|is_empty|not_empty, "value": …}]}.'
+            ),
+            examples=['{"conditions": [{"field": 102, "op": "gt", "value": 1000}]}'],
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        Query(description="Field ids, `-` for descending, comma-separated.", examples=["102,-103"]),
+    ] = None,
 ) -> ExactJSONResponse:
-    body = await service.list_rows(session, item, fields, offset=offset, limit=limit, search=search)
+    body = await service.list_rows(
+        session,
+        item,
+        fields,
+        offset=offset,
+        limit=limit,
+        search=search,
+        filter_json=filter_json,
+        sort=sort,
+    )
     return ExactJSONResponse(body)
 
 

@@ -24,6 +24,7 @@ from app.fields.types import (
     spec,
 )
 from app.models import DataItem, Field
+from app.rows import filters
 from app.rows.repository import RowRepository
 from app.rows.search import MAX_SEARCH_CHARS, search_condition
 from app.summary import service as summary_service
@@ -296,26 +297,49 @@ async def list_rows(
     offset: int,
     limit: int,
     search: str | None,
+    filter_json: str | None = None,
+    sort: str | None = None,
 ) -> bytes:
+    """A page of rows; `search`, `filter_json` (the filter shape as JSON) and `sort` (field ids,
+    `-` for descending) combine; see app/rows/filters.py."""
     check_paging(offset, limit)
     repo = RowRepository(session, item.id)
     nulls = nulls_document(fields)
+    by_id = {f.id: f for f in fields}
+    narrow, narrow_params = "", filters.SqlParams("flt")
+    if filter_json is not None and filter_json != "":
+        condition = filters.compile_filter(filters.parse_filter(filter_json), by_id, narrow_params)
+        narrow = f"AND {condition}" if condition else ""
+    order_params = filters.SqlParams("srt")
+    order = filters.compile_sort(sort, by_id, order_params) if sort else ""
+    extra = {**narrow_params.values, **order_params.values}
+
+    async def page(where: str, params: dict[str, object]) -> list[tuple[int, str]]:
+        return await repo.page(
+            nulls, offset=offset, limit=limit, where=where, params=params, order=order
+        )
+
+    rows: list[tuple[int, str]] = []
     if search is not None and search != "":
         if len(search) > MAX_SEARCH_CHARS:
             raise BadRequest(f"`search` is longer than {MAX_SEARCH_CHARS} characters.")
         if problem := text_problem(search):
             raise BadRequest(f"`search` {problem}.")
         where, params = search_condition(search)
-        total = await repo.count(where, params)
-        rows: list[tuple[int, str]] = []
+        total = await repo.count(f"{where} {narrow}", {**params, **narrow_params.values})
         if total and offset < total:
             # Dense matches: walk the rows in order and stop at the page; sparse ones: the index.
             dense = total * 20 >= max(item.row_count, 1)
             where, params = search_condition(search, indexable=not dense)
-            rows = await repo.page(nulls, offset=offset, limit=limit, where=where, params=params)
+            rows = await page(f"{where} {narrow}", {**params, **extra})
+    elif narrow:
+        total = await repo.count(narrow, narrow_params.values)
+        if total and offset < total:
+            rows = await page(narrow, extra)
     else:
         total = await _row_count(session, item)
-        rows = await repo.page(nulls, offset=offset, limit=limit) if offset < total else []
+        if offset < total:
+            rows = await page("", extra)
     body = ",".join(render_row(ref, doc) for ref, doc in rows)
     return f'{{"total":{total},"offset":{offset},"limit":{limit},"rows":[{body}]}}'.encode()
 
