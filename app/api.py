@@ -11,11 +11,19 @@ from app.fields.router import router as fields_router
 from app.rows.router import router as rows_router
 from app.status.router import router as status_router
 from app.summary.router import router as summary_router
+from app.widgets.router import router as widgets_router
 
 api_router = APIRouter(
     prefix=API_PREFIX,
     route_class=AuthenticatedRoute,
     dependencies=[Depends(current_account)],
 )
-for router in (status_router, data_items_router, fields_router, rows_router, summary_router):
+for router in (
+    status_router,
+    data_items_router,
+    fields_router,
+    rows_router,
+    summary_router,
+    widgets_router,
+):
     api_router.include_router(router)

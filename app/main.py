@@ -142,6 +142,10 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             {"name": "fields", "description": "The typed columns of a data item."},
             {"name": "rows", "description": "Typed rows: write, read, page and search."},
             {"name": "summary", "description": "Per-field statistics."},
+            {
+                "name": "widgets",
+                "description": "Dashboard widgets, their series, and the data to draw them.",
+            },
             {"name": "status", "description": "Service status for API clients."},
             {"name": "operations", "description": "Liveness and readiness, without a key."},
         ],

@@ -13,6 +13,7 @@ from app.fields.types import FieldType
 from app.models import DataItem, Field
 from app.rows import service as rows_service
 from app.summary import service as summary_service
+from app.widgets import service as widgets_service
 
 
 def duplicate_labels(labels: Sequence[str]) -> list[str]:
@@ -127,5 +128,6 @@ async def delete_field(session: AsyncSession, item: DataItem, field: Field) -> N
     repo = FieldRepository(session, item.id)
     await repo.lock_item()
     await rows_service.strip_field(session, item, field.id)
-    await repo.delete(field.id)
+    await repo.delete(field.id)  # its series go and label fields clear (foreign keys)
     await repo.shift(start=field.field_order + 1, stop=None, delta=-1)
+    await widgets_service.field_deleted(session, item, field.id)
