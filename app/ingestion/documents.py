@@ -91,6 +91,12 @@ _INT_POINT = r"(?:0|[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d*)"
 _INT_COMMA = r"(?:0|[1-9]\d{0,2}(?:\.\d{3})+|[1-9]\d*)"
 DECIMAL_POINT_RE = rf"^[+-]?(?:{_INT_POINT}(?:\.\d*)?|\.\d+){_EXP}$"
 DECIMAL_COMMA_RE = rf"^[+-]?(?:{_INT_COMMA}(?:,\d*)?|,\d+){_EXP}$"
+# Into a field that is already decimal, a leading zero is just a zero ("007" is 7), as in the API;
+# only inference treats it as the sign of a code.
+_ANY_INT_POINT = r"(?:\d{1,3}(?:,\d{3})+|\d+)"
+_ANY_INT_COMMA = r"(?:\d{1,3}(?:\.\d{3})+|\d+)"
+ANY_DECIMAL_POINT_RE = rf"^[+-]?(?:{_ANY_INT_POINT}(?:\.\d*)?|\.\d+){_EXP}$"
+ANY_DECIMAL_COMMA_RE = rf"^[+-]?(?:{_ANY_INT_COMMA}(?:,\d*)?|,\d+){_EXP}$"
 LEADING_ZERO_RE = r"^[+-]?0\d+(?:\.\d*)?$"
 MAX_DECIMAL_CHARS = 200
 
@@ -161,9 +167,13 @@ def _unseparated(v: pl.Series, *, comma: bool) -> pl.Series:
     return v
 
 
-def decimal_ok(v: pl.Series, *, comma: bool) -> pl.Series:
-    """The value is a decimal in that style whose canonical form is at most 200 characters."""
-    ok = v.str.contains(DECIMAL_COMMA_RE if comma else DECIMAL_POINT_RE)
+def decimal_ok(v: pl.Series, *, comma: bool, leading_zeros: bool = False) -> pl.Series:
+    """The value is a decimal in that style whose canonical form is at most 200 characters.
+    `leading_zeros`: accept `007` (writing into a decimal field) instead of refusing it (inference)."""
+    if leading_zeros:
+        ok = v.str.contains(ANY_DECIMAL_COMMA_RE if comma else ANY_DECIMAL_POINT_RE)
+    else:
+        ok = v.str.contains(DECIMAL_COMMA_RE if comma else DECIMAL_POINT_RE)
     long = ok & (v.str.contains_any(["e", "E"]) | (v.str.len_bytes() > MAX_DECIMAL_CHARS))
     return _patch(
         ok,
@@ -187,6 +197,8 @@ def canonical_decimals(v: pl.Series, *, comma: bool) -> pl.Series:
     if dotted.any():
         trimmed = s.str.strip_chars_end("0").str.strip_chars_end(".")
         s = trimmed if dotted.all() else _eval(s, pl.when(dotted).then(trimmed).otherwise("v"))
+    if s.str.contains(r"^-?0\d").any():
+        s = s.str.replace(r"^(-?)0+(\d)", "${1}${2}")
     if (s.str.starts_with(".") | s.str.starts_with("-.")).any():
         s = s.str.replace(r"^(-?)\.", "${1}0.")
     zero = s.is_in(["", "-", "-0"])

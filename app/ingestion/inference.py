@@ -356,9 +356,9 @@ def _keep(text: pl.Series, ok: pl.Series) -> pl.Series:
 
 
 def _read_decimals(v: pl.Series, plan: ColumnPlan) -> tuple[pl.Series, pl.Series]:
-    ok = decimal_ok(v, comma=plan.decimal_comma).fill_null(False)
+    ok = decimal_ok(v, comma=plan.decimal_comma, leading_zeros=True).fill_null(False)
     if plan.ambiguous_bad:
-        other = decimal_ok(v, comma=not plan.decimal_comma).fill_null(False)
+        other = decimal_ok(v, comma=not plan.decimal_comma, leading_zeros=True).fill_null(False)
         ok = ok & ~(other & v.str.contains_any([".", ","]).fill_null(False))
     return ok, canonical_decimals(_keep(v, ok), comma=plan.decimal_comma)
 

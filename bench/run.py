@@ -1,0 +1,471 @@
+"""The service's benchmark: every figure is a ratio to a floor measured in the same run, on the same
+PostgreSQL server (absolute times on a shared 2-core machine move 10-20 % between runs).
+
+It starts its own PostgreSQL (the embedded one `make run` uses, same sizing, durable: fsync on)
+and the service on it, as `python -m app serve` in a subprocess, then times:
+
+  uploads  create-from-file of the 1M-row CSV vs a raw COPY of the same file into 10 text columns
+           (and vs sqlite-utils when installed), 100k CSV, 100k xlsx, an append of 100k rows into
+           the 1M-row item (per-row, vs the first load), and the service's peak-RSS growth
+  queries  on the 1M-row item, next to the bare SQL answering the same question: page at offset 0
+           and 900,000, search (rare / common / absent word), summary, bulk insert of 10,000
+           rows through the API vs COPY of the same rows
+  widgets  bar chart (sum grouped by a char field) and line chart (by month) vs bare GROUP BY
+
+Usage:  make bench          (or: .venv/bin/python bench/run.py [--sections uploads,queries,widgets])
+Data:   the files of ../shared/bench/gen_data.py ($BENCH_DATA, default $TMPDIR/benchdata); generated
+        here when missing. Results: printed, and written to bench/results/<timestamp>.md/.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.core.database import embedded_server_settings  # noqa: E402
+from app.core.embedded import EmbeddedPostgres  # noqa: E402
+
+DATA = Path(os.environ.get("BENCH_DATA", Path(tempfile.gettempdir()) / "benchdata"))
+SHARED_GEN = ROOT.parent / "shared" / "bench" / "gen_data.py"
+CSV_1M, CSV_100K, XLSX_100K = DATA / "sales_1m.csv", DATA / "sales_100k.csv", DATA / "sales_100k.xlsx"
+RARE, COMMON, ABSENT = "goldwasser & sons #78", "north", "zzqx"
+
+
+# ------------------------------------------------------------------------------------ results
+
+
+@dataclass
+class Figure:
+    id: str
+    what: str
+    runs: list[float]
+    floor: str | None = None
+    floor_runs: list[float] = field(default_factory=list)
+    target: str = ""
+    rows: int | None = None
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+    @property
+    def floor_median(self) -> float | None:
+        return statistics.median(self.floor_runs) if self.floor_runs else None
+
+    @property
+    def ratio(self) -> float | None:
+        f = self.floor_median
+        return self.median / f if f else None
+
+
+RESULTS: list[Figure] = []
+NOTES: list[str] = []
+
+
+def record(fig: Figure) -> Figure:
+    RESULTS.append(fig)
+    ratio = f"  ratio {fig.ratio:.2f}x vs {fig.floor} ({fig.floor_median:.3f} s)" if fig.ratio else ""
+    rate = f"  {fig.rows / fig.median:,.0f} rows/s" if fig.rows else ""
+    print(f"{fig.id:<34} median {fig.median:8.3f} s (n={len(fig.runs)}){rate}{ratio}  {fig.target}", flush=True)
+    return fig
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
+    runs, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        runs.append(time.perf_counter() - t0)
+    return runs, result
+
+
+# ---------------------------------------------------------------------------- infrastructure
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_data() -> None:
+    if CSV_1M.exists() and CSV_100K.exists():
+        return
+    print(f"generating benchmark data into {DATA} ...", flush=True)
+    subprocess.run([sys.executable, str(SHARED_GEN), str(DATA), "--no-xlsx"], check=True)
+
+
+def ensure_xlsx() -> bool:
+    if XLSX_100K.exists():
+        return True
+    try:
+        import openpyxl
+        import polars as pl
+    except ImportError:
+        return False
+    print("writing the 100k-row xlsx with openpyxl ...", flush=True)
+    frame = pl.read_csv(CSV_100K, infer_schema=False)
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("sales")
+    ws.append(frame.columns)
+    for row in frame.iter_rows():
+        ws.append([_typed(v) for v in row])
+    wb.save(XLSX_100K)
+    return True
+
+
+def _typed(v: str | None) -> Any:
+    if v is None or v == "":
+        return None
+    if v in ("true", "false"):
+        return v == "true"
+    try:
+        return float(v) if "." in v else int(v) if not v.startswith("0") else v
+    except ValueError:
+        return v
+
+
+class Service:
+    def __init__(self, database_url: str, workdir: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if k not in ("DATA_DIR",)}
+        env.update(DATABASE_URL=database_url, PORT=str(self.port), LOG_LEVEL="WARNING")
+        self.env = env
+        self.log = (workdir / "service.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise SystemExit("the service did not start; see " + self.log.name)
+        out = subprocess.run(
+            [sys.executable, "-m", "app", "accounts", "create", "bench", "--json"],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        self.key = json.loads(out.stdout)["api_key"]
+        self.http = httpx.Client(base_url=f"{self.base}/api/v1", headers={"X-Api-Key": self.key}, timeout=None)
+
+    def upload(self, path: Path, **form: str) -> dict[str, Any]:
+        with path.open("rb") as f:
+            r = self.http.post(
+                "/data-items/create-from-file/",
+                data={"data_name": path.stem, **form},
+                files={"data_file": (path.name, f)},
+            )
+        r.raise_for_status()
+        body: dict[str, Any] = r.json()
+        return body
+
+    def append(self, item: int, path: Path) -> dict[str, Any]:
+        with path.open("rb") as f:
+            r = self.http.post(f"/data-items/{item}/append-from-file/", files={"data_file": (path.name, f)})
+        r.raise_for_status()
+        body: dict[str, Any] = r.json()
+        return body
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        r = self.http.get(path, params=params)
+        r.raise_for_status()
+        return r
+
+    def rss_kb(self, key: str) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+        return 0
+
+    def reset_peak(self) -> None:
+        Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
+class SQL:
+    """Bare SQL on the service's own server, from this process (one connection)."""
+
+    def __init__(self, dsn: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.conn: asyncpg.Connection = self.loop.run_until_complete(asyncpg.connect(dsn))
+
+    def run(self, coro_fn: Callable[[asyncpg.Connection], Any]) -> Any:
+        return self.loop.run_until_complete(coro_fn(self.conn))
+
+    def fetchval(self, query: str, *args: Any) -> Any:
+        return self.run(lambda c: c.fetchval(query, *args))
+
+    def fetch(self, query: str, *args: Any) -> Any:
+        return self.run(lambda c: c.fetch(query, *args))
+
+    def execute(self, query: str, *args: Any) -> Any:
+        return self.run(lambda c: c.execute(query, *args))
+
+
+def wait_for_maintenance(sql: SQL, item: int, timeout: float = 600) -> None:
+    """Until the item's statistics are fresh and its search index is valid (background work)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stale = sql.fetchval("SELECT count(*) FROM field_stats WHERE data_item_id = $1 AND stale", item)
+        valid = sql.fetchval(
+            """SELECT i.indisvalid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_index i ON i.indexrelid = c.oid WHERE n.nspname = 'item_rows' AND c.relname = $1""",
+            f"p{item}_search",
+        )
+        if not stale and valid:
+            return
+        time.sleep(1)
+    raise SystemExit(f"background maintenance of item {item} did not finish in {timeout} s")
+
+
+# ---------------------------------------------------------------------------------- sections
+
+
+def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
+    sql.execute("DROP TABLE IF EXISTS bench_raw10")
+    sql.execute("CREATE TABLE bench_raw10 (" + ", ".join(f"c{i} text" for i in range(10)) + ")")
+
+    def raw_copy(path: Path) -> Callable[[], Any]:
+        def go() -> None:
+            sql.execute("TRUNCATE bench_raw10")
+            sql.run(lambda c: c.copy_to_table("bench_raw10", source=str(path), format="csv", header=True))
+        return go
+
+    floor_1m, _ = timed(raw_copy(CSV_1M), repeat)
+    floor_100k, _ = timed(raw_copy(CSV_100K), repeat)
+    sql.execute("DROP TABLE bench_raw10")
+
+    def upload_and_delete(path: Path) -> Callable[[], dict[str, Any]]:
+        def go() -> dict[str, Any]:
+            body = svc.upload(path)
+            svc.http.delete(f"/data-items/{body['id']}/")
+            return body
+        return go
+
+    runs, body = timed(upload_and_delete(CSV_100K), repeat)
+    record(Figure("upload_csv_100k", "create-from-file, 100k-row CSV", runs, "raw COPY 100k", floor_100k, "", 100_000))
+    if ensure_xlsx():
+        runs, body = timed(upload_and_delete(XLSX_100K), repeat)
+        record(Figure("upload_xlsx_100k", "create-from-file, 100k-row xlsx", runs, "raw COPY 100k CSV", floor_100k, "", 100_000))
+    else:
+        NOTES.append("xlsx upload skipped: openpyxl not installed")
+
+    runs: list[float] = []
+    item = 0
+    for i in range(repeat):
+        svc.reset_peak()
+        rss0 = svc.rss_kb("VmRSS")
+        t0 = time.perf_counter()
+        body = svc.upload(CSV_1M)
+        runs.append(time.perf_counter() - t0)
+        growth_mb = (svc.rss_kb("VmHWM") - rss0) / 1024
+        NOTES.append(f"1M upload #{i + 1}: service peak RSS growth {growth_mb:.0f} MB (target <= 880 MB)")
+        if i < repeat - 1:
+            svc.http.delete(f"/data-items/{body['id']}/")
+        item = body["id"]
+    fig = record(Figure("upload_csv_1m", "create-from-file, 1M-row CSV (142 MB)", runs, "raw COPY 1M", floor_1m, "<= 8x (stretch 4x)", 1_000_000))
+    sqlite_utils = shutil.which("sqlite-utils")
+    if sqlite_utils:
+        with tempfile.TemporaryDirectory() as tmp:
+            peer, _ = timed(lambda: subprocess.run([sqlite_utils, "insert", f"{tmp}/b.db", "t", str(CSV_1M), "--csv", "--detect-types"], check=True), 1)
+        record(Figure("upload_vs_sqlite_utils", "the same 1M upload vs sqlite-utils insert --csv --detect-types", fig.runs, "sqlite-utils 1M", peer, "<= 0.25x"))
+    else:
+        NOTES.append("sqlite-utils not installed (pip install sqlite-utils==4.2.1): peer ratio skipped")
+    wait_for_maintenance(sql, item)
+    per_row_first = fig.median / 1_000_000
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        body = svc.append(item, CSV_100K)
+        runs.append(time.perf_counter() - t0)
+        assert body["rows_appended"] == 100_000
+    fig = record(Figure("append_100k_into_1m", "append-from-file 100k rows into the 1M-row item", runs, "first load, per 100k rows", [per_row_first * 100_000], "<= 1x per row", 100_000))
+    # back to exactly 1M rows for the query section: a fresh item
+    svc.http.delete(f"/data-items/{item}/")
+    body = svc.upload(CSV_1M)
+    return int(body["id"])
+
+
+def bench_queries(svc: Service, sql: SQL, item: int, repeat: int) -> None:
+    wait_for_maintenance(sql, item)
+    fields = svc.get(f"/data-items/{item}/fields/").json()["fields"]
+    keys = {f["field_label"]: str(f["id"]) for f in fields}
+
+    def page_sql(offset: int) -> Callable[[], Any]:
+        return lambda: (
+            sql.fetchval("SELECT count(*) FROM rows WHERE data_item_id = $1", item),
+            sql.fetch('SELECT row_ref, "values" FROM rows WHERE data_item_id = $1 ORDER BY row_ref OFFSET $2 LIMIT 100', item, offset),
+        )
+
+    for offset in (0, 900_000):
+        floor, _ = timed(page_sql(offset), repeat)
+        runs, _ = timed(lambda: svc.get(f"/data-items/{item}/rows/", offset=offset, limit=100), repeat)
+        record(Figure(f"page_offset_{offset}", f"rows page of 100 at offset {offset:,}", runs, "bare SQL count + OFFSET page", floor, "<= 2x"))
+
+    expr = "jsonb_path_query_array(\"values\", '$.*'::jsonpath)::text"
+    for name, term in (("rare", RARE), ("common", COMMON), ("absent", ABSENT)):
+        pattern = f"%{term}%"
+        floor, count = timed(
+            lambda: (
+                sql.fetchval(f"SELECT count(*) FROM rows WHERE data_item_id = $1 AND {expr} ILIKE $2", item, pattern),
+                sql.fetch(f"SELECT row_ref FROM rows WHERE data_item_id = $1 AND {expr} ILIKE $2 ORDER BY row_ref LIMIT 100", item, pattern),
+            )[0],
+            repeat,
+        )
+        runs, r = timed(lambda: svc.get(f"/data-items/{item}/rows/", search=term, limit=100), repeat)
+        assert r.json()["total"] == count, (term, r.json()["total"], count)
+        target = {"rare": "<= 0.1 s", "common": "<= 0.5 s (first page)", "absent": "no slower than rare"}[name]
+        record(Figure(f"search_{name}", f"search {term!r} ({count:,} matches), first page", runs, "bare SQL count + page (same index)", floor, target))
+
+    runs, _ = timed(lambda: svc.get(f"/data-items/{item}/summary/"), repeat)
+    parts = []
+    for f in fields:
+        key, kind = str(f["id"]), f["field_type"]
+        if kind in ("char", "text"):
+            parts.append(f"SELECT count(*) FROM (SELECT \"values\"->>'{key}' v, count(*) n FROM rows WHERE data_item_id = {item} AND \"values\" ? '{key}' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10) t")
+            parts.append(f"SELECT count(DISTINCT \"values\"->>'{key}') FROM rows WHERE data_item_id = {item}")
+        elif kind == "decimal":
+            parts.append(f"SELECT sum((\"values\"->>'{key}')::numeric) + min((\"values\"->>'{key}')::numeric) + max((\"values\"->>'{key}')::numeric) FROM rows WHERE data_item_id = {item}")
+        else:
+            parts.append(f"SELECT count(\"values\"->'{key}') FROM rows WHERE data_item_id = {item}")
+    plain, _ = timed(lambda: [sql.fetchval(p) for p in parts], 1)
+    record(Figure("summary", "summary of the 1M-row item (statistics kept up to date)", runs, "plain SQL aggregation over JSONB", plain, "<= 1.5 s"))
+
+    # one single-cell patch of a char field makes its unique/top values stale: the next summary
+    # recomputes that field from the rows (the worst case a reader can meet right after a write)
+    patch_runs = []
+    for i in range(max(1, repeat // 2)):
+        svc.http.patch(f"/data-items/{item}/rows/{i}/", json={"values": {keys["Region"]: f"Patched {i}"}}).raise_for_status()
+        t0 = time.perf_counter()
+        svc.get(f"/data-items/{item}/summary/")
+        patch_runs.append(time.perf_counter() - t0)
+    record(Figure("summary_after_patch", "summary right after patching one char cell (one field recomputed)", patch_runs, "plain SQL aggregation over JSONB", plain, "informative"))
+
+    docs = [
+        {keys["Region"]: "Bench", keys["Revenue"]: f"{i}.25", keys["Quantity"]: i % 500, keys["Close Date"]: "2026-01-15",
+         keys["Closed"]: i % 2 == 0, keys["Notes"]: f"bulk row {i}", keys["Zip Code"]: f"{i % 100000:05d}"}
+        for i in range(10_000)
+    ]
+    runs, _ = timed(lambda: svc.http.post(f"/data-items/{item}/rows/bulk/", json={"rows": docs}).raise_for_status(), repeat)
+    sql.execute("DROP TABLE IF EXISTS bench_bulk")
+    sql.execute('CREATE TABLE bench_bulk (data_item_id bigint, row_ref bigint, "values" jsonb, PRIMARY KEY (data_item_id, row_ref))')
+    payload = [(item, i, json.dumps(d)) for i, d in enumerate(docs)]
+
+    def copy_bulk() -> None:
+        sql.execute("TRUNCATE bench_bulk")
+        sql.run(lambda c: c.copy_records_to_table("bench_bulk", records=payload))
+
+    floor, _ = timed(copy_bulk, repeat)
+    sql.execute("DROP TABLE bench_bulk")
+    record(Figure("bulk_insert_10k", "POST rows/bulk/ with 10,000 rows (JSON, validated)", runs, "binary COPY of the same 10,000 rows", floor, "informative", 10_000))
+
+
+def bench_widgets(svc: Service, sql: SQL, item: int, repeat: int, dsn: str) -> None:
+    try:
+        sys.path.insert(0, str(ROOT / "bench"))
+        import bench_widgets
+    except ImportError:
+        NOTES.append("widgets skipped: bench/bench_widgets.py not present")
+        return
+    for fig in bench_widgets.run(dsn, svc.base, svc.key, item, repeat=repeat):
+        record(Figure(**fig))
+
+
+# ------------------------------------------------------------------------------------ report
+
+
+def machine() -> str:
+    load = os.getloadavg()
+    cpus = os.cpu_count()
+    return f"{platform.node()}, {cpus} CPUs, load {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}, Python {platform.python_version()}"
+
+
+def report(started: datetime, args: argparse.Namespace, pg_version: str) -> str:
+    lines = [
+        f"Benchmark run {started:%Y-%m-%d %H:%M} UTC: `{' '.join(['python', 'bench/run.py', *sys.argv[1:]])}`",
+        f"Machine: {machine()}; PostgreSQL {pg_version} (embedded, fsync on, same sizing as make run); repeat {args.repeat}.",
+        "",
+        "| figure | median | floor (same run, same server) | ratio | target |",
+        "|---|---:|---|---:|---|",
+    ]
+    for f in RESULTS:
+        floor = f"{f.floor} {f.floor_median:.3f} s" if f.floor_median else ""
+        ratio = f"{f.ratio:.2f}x" if f.ratio else ""
+        rate = f" ({f.rows / f.median:,.0f} rows/s)" if f.rows else ""
+        lines.append(f"| {f.what} | {f.median:.3f} s{rate} | {floor} | {ratio} | {f.target} |")
+    lines += ["", *[f"- {n}" for n in NOTES]]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", default="uploads,queries,widgets")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
+    args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    ensure_data()
+    started = datetime.now(UTC)
+    work = Path(tempfile.mkdtemp(prefix="dis-bench-", dir="/tmp"))
+    work.chmod(0o755)
+    server = EmbeddedPostgres(work / "data", database="bench", ephemeral=not args.keep, extra_settings=embedded_server_settings())
+    url = server.start()
+    svc = None
+    try:
+        svc = Service(url, work)
+        sql = SQL(server.dsn("bench"))
+        pg_version = sql.fetchval("SHOW server_version")
+        item = bench_uploads(svc, sql, args.repeat) if "uploads" in sections else svc.upload(CSV_1M)["id"]
+        if "queries" in sections:
+            bench_queries(svc, sql, item, args.repeat)
+        if "widgets" in sections:
+            bench_widgets(svc, sql, item, args.repeat, server.dsn("bench"))
+        text = report(started, args, pg_version)
+        print("\n" + text)
+        out = ROOT / "bench" / "results"
+        out.mkdir(exist_ok=True)
+        stamp = started.strftime("%Y%m%d-%H%M")
+        (out / f"{stamp}.md").write_text(text + "\n")
+        (out / f"{stamp}.json").write_text(
+            json.dumps([{**f.__dict__, "median": f.median, "ratio": f.ratio} for f in RESULTS], indent=1)
+        )
+    finally:
+        if svc is not None:
+            svc.stop()
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
