@@ -32,7 +32,7 @@ from app.fields.types import FieldType, decimal_text
 from app.models import DataItem, Widget, WidgetSeries
 from app.models import Field as FieldModel
 from app.rows import filters
-from app.rows.filters import SqlParams, cell, cell_text, numeric, sort_expr, text_c
+from app.rows.filters import SqlParams, cell, cell_text, text_c
 from app.summary import service as summary_service
 from app.widgets import service
 from app.widgets.colors import series_color
@@ -74,6 +74,23 @@ def _avg(values: Sequence[Any]) -> Any:
     return summary_service.average(Decimal(total), int(count), scale)
 
 
+def _if_still(field: FieldModel, params: SqlParams, expr: str) -> str:
+    """`expr` (a cast of the field's cells) where the field still has the type the widget was
+    checked against, NULL otherwise. The check is an uncorrelated subquery, so PostgreSQL runs it
+    once per statement, in the statement's own snapshot: a cast never meets values of another
+    type (a type change committed after the fields were read), and costs nothing per row, unlike
+    testing each cell's jsonb_typeof."""
+    field_id, field_type = params.bind(field.id), params.bind(str(field.field_type))
+    return (
+        f"(CASE WHEN (SELECT field_type FROM fields WHERE id = {field_id}) = {field_type} "
+        f"THEN {expr} END)"
+    )
+
+
+def _number(field: FieldModel, params: SqlParams) -> str:
+    return _if_still(field, params, f"{cell(params.key(field.id))}::numeric")
+
+
 def _aggregate(s: WidgetSeries, field: FieldModel, params: SqlParams) -> _Aggregate:
     key = params.key(field.id)
     agg = Aggregation(s.aggregation)
@@ -82,15 +99,15 @@ def _aggregate(s: WidgetSeries, field: FieldModel, params: SqlParams) -> _Aggreg
     if agg is Aggregation.DISTINCT_COUNT:
         return _Aggregate([f"count(DISTINCT {cell(key)})"], lambda a: a[0], _count)
     if agg is Aggregation.SUM:
-        return _Aggregate([f"sum({numeric(key)})"], lambda a: a[0], _first)
+        return _Aggregate([f"sum({_number(field, params)})"], lambda a: a[0], _first)
     if agg is Aggregation.AVG:
-        n = numeric(key)
+        n = _number(field, params)
         return _Aggregate(
             [f"sum({n})", f"count({n})", f"max(scale({n}))"],
             lambda a: f"({a[0]} / NULLIF({a[1]}, 0))",
             _avg,
         )
-    value = numeric(key) if field.field_type == FieldType.DECIMAL else text_c(key)
+    value = _number(field, params) if field.field_type == FieldType.DECIMAL else text_c(key)
     return _Aggregate([f"{agg.value}({value})"], lambda a: a[0], _first)
 
 
@@ -98,12 +115,18 @@ def _bucket(field: FieldModel, grouping: DateGrouping, params: SqlParams) -> str
     """The group key: the label field as a value that sorts its way, or its date bucket as text
     (ISO texts: code-point order is chronological)."""
     key = params.key(field.id)
+    kind = FieldType(field.field_type)
     if grouping is DateGrouping.NONE:
-        return sort_expr(field.field_type, key)
+        if kind is FieldType.DECIMAL:
+            return _number(field, params)
+        if kind is FieldType.BOOLEAN:
+            return _if_still(field, params, f"{cell(key)}::boolean")
+        return text_c(key)
     t = cell_text(key)
+    week = f"""to_char(CAST(left({t}, 10) AS date), 'IYYY-"W"IW')"""
     expr = {
         DateGrouping.DAY: f"left({t}, 10)",
-        DateGrouping.WEEK: f"""to_char(CAST(left({t}, 10) AS date), 'IYYY-"W"IW')""",
+        DateGrouping.WEEK: _if_still(field, params, week),
         DateGrouping.MONTH: f"left({t}, 7)",
         DateGrouping.QUARTER: (
             f"left({t}, 4) || '-Q' || ((CAST(substr({t}, 6, 2) AS integer) + 2) / 3)"
