@@ -8,6 +8,7 @@ from app.accounts.dependencies import AuthenticatedRoute, current_account
 from app.core.routing import API_PREFIX
 from app.data_items.router import router as data_items_router
 from app.fields.router import router as fields_router
+from app.ingestion.router import router as ingestion_router
 from app.rows.router import router as rows_router
 from app.status.router import router as status_router
 from app.summary.router import router as summary_router
@@ -20,6 +21,7 @@ api_router = APIRouter(
 )
 for router in (
     status_router,
+    ingestion_router,
     data_items_router,
     fields_router,
     rows_router,

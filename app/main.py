@@ -19,7 +19,7 @@ from app import __version__
 from app.accounts.dependencies import authenticate
 from app.api import api_router
 from app.core import error_handlers
-from app.core.config import Settings, get_settings
+from app.core.config import Settings, get_settings, spool_dir
 from app.core.database import DatabaseHandle, open_database
 from app.core.db import create_engine, create_sessionmaker
 from app.core.logging import configure_logging
@@ -28,6 +28,7 @@ from app.core.migrate import migrate
 from app.core.openapi import install_openapi, operation_id
 from app.core.routing import TrailingSlashMiddleware
 from app.health import router as health_router
+from app.ingestion.upload import remove_stale_spools
 from app.rows.maintenance import RowMaintenance
 
 log = logging.getLogger("app")
@@ -77,6 +78,8 @@ def _lifespan(
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine)
             app.state.row_maintenance = maintenance
+            app.state.ingestion_slots = anyio.Semaphore(settings.ingestion_concurrency)
+            await anyio.to_thread.run_sync(remove_stale_spools, spool_dir(settings))
             maintenance.start()
             log.info("data-items service %s ready", __version__)
             yield
@@ -140,6 +143,10 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         openapi_tags=[
             {"name": "data-items", "description": "Typed tables you own."},
             {"name": "fields", "description": "The typed columns of a data item."},
+            {
+                "name": "files",
+                "description": "Create items from files, append files, download them.",
+            },
             {"name": "rows", "description": "Typed rows: write, read, page and search."},
             {"name": "summary", "description": "Per-field statistics."},
             {

@@ -49,7 +49,11 @@ from app.core.embedded import EmbeddedPostgres  # noqa: E402
 
 DATA = Path(os.environ.get("BENCH_DATA", Path(tempfile.gettempdir()) / "benchdata"))
 SHARED_GEN = ROOT.parent / "shared" / "bench" / "gen_data.py"
-CSV_1M, CSV_100K, XLSX_100K = DATA / "sales_1m.csv", DATA / "sales_100k.csv", DATA / "sales_100k.xlsx"
+CSV_1M, CSV_100K, XLSX_100K = (
+    DATA / "sales_1m.csv",
+    DATA / "sales_100k.csv",
+    DATA / "sales_100k.xlsx",
+)
 RARE, COMMON, ABSENT = "goldwasser & sons #78", "north", "zzqx"
 
 
@@ -86,9 +90,14 @@ NOTES: list[str] = []
 
 def record(fig: Figure) -> Figure:
     RESULTS.append(fig)
-    ratio = f"  ratio {fig.ratio:.2f}x vs {fig.floor} ({fig.floor_median:.3f} s)" if fig.ratio else ""
+    ratio = (
+        f"  ratio {fig.ratio:.2f}x vs {fig.floor} ({fig.floor_median:.3f} s)" if fig.ratio else ""
+    )
     rate = f"  {fig.rows / fig.median:,.0f} rows/s" if fig.rows else ""
-    print(f"{fig.id:<34} median {fig.median:8.3f} s (n={len(fig.runs)}){rate}{ratio}  {fig.target}", flush=True)
+    print(
+        f"{fig.id:<34} median {fig.median:8.3f} s (n={len(fig.runs)}){rate}{ratio}  {fig.target}",
+        flush=True,
+    )
     return fig
 
 
@@ -156,7 +165,11 @@ class Service:
         self.env = env
         self.log = (workdir / "service.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "app", "serve"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -172,7 +185,9 @@ class Service:
             cwd=ROOT, env=env, capture_output=True, text=True, check=True,
         )  # fmt: skip
         self.key = json.loads(out.stdout)["api_key"]
-        self.http = httpx.Client(base_url=f"{self.base}/api/v1", headers={"X-Api-Key": self.key}, timeout=None)
+        self.http = httpx.Client(
+            base_url=f"{self.base}/api/v1", headers={"X-Api-Key": self.key}, timeout=None
+        )
 
     def upload(self, path: Path, **form: str) -> dict[str, Any]:
         with path.open("rb") as f:
@@ -187,7 +202,9 @@ class Service:
 
     def append(self, item: int, path: Path) -> dict[str, Any]:
         with path.open("rb") as f:
-            r = self.http.post(f"/data-items/{item}/append-from-file/", files={"data_file": (path.name, f)})
+            r = self.http.post(
+                f"/data-items/{item}/append-from-file/", files={"data_file": (path.name, f)}
+            )
         r.raise_for_status()
         body: dict[str, Any] = r.json()
         return body
@@ -236,7 +253,9 @@ def wait_for_maintenance(sql: SQL, item: int, timeout: float = 600) -> None:
     """Until the item's statistics are fresh and its search index is valid (background work)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        stale = sql.fetchval("SELECT count(*) FROM field_stats WHERE data_item_id = $1 AND stale", item)
+        stale = sql.fetchval(
+            "SELECT count(*) FROM field_stats WHERE data_item_id = $1 AND stale", item
+        )
         valid = sql.fetchval(
             """SELECT i.indisvalid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                JOIN pg_index i ON i.indexrelid = c.oid WHERE n.nspname = 'item_rows' AND c.relname = $1""",
@@ -258,7 +277,12 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
     def raw_copy(path: Path) -> Callable[[], Any]:
         def go() -> None:
             sql.execute("TRUNCATE bench_raw10")
-            sql.run(lambda c: c.copy_to_table("bench_raw10", source=str(path), format="csv", header=True))
+            sql.run(
+                lambda c: c.copy_to_table(
+                    "bench_raw10", source=str(path), format="csv", header=True
+                )
+            )
+
         return go
 
     floor_1m, _ = timed(raw_copy(CSV_1M), repeat)
@@ -270,13 +294,34 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
             body = svc.upload(path)
             svc.http.delete(f"/data-items/{body['id']}/")
             return body
+
         return go
 
     runs, body = timed(upload_and_delete(CSV_100K), repeat)
-    record(Figure("upload_csv_100k", "create-from-file, 100k-row CSV", runs, "raw COPY 100k", floor_100k, "", 100_000))
+    record(
+        Figure(
+            "upload_csv_100k",
+            "create-from-file, 100k-row CSV",
+            runs,
+            "raw COPY 100k",
+            floor_100k,
+            "",
+            100_000,
+        )
+    )
     if ensure_xlsx():
         runs, body = timed(upload_and_delete(XLSX_100K), repeat)
-        record(Figure("upload_xlsx_100k", "create-from-file, 100k-row xlsx", runs, "raw COPY 100k CSV", floor_100k, "", 100_000))
+        record(
+            Figure(
+                "upload_xlsx_100k",
+                "create-from-file, 100k-row xlsx",
+                runs,
+                "raw COPY 100k CSV",
+                floor_100k,
+                "",
+                100_000,
+            )
+        )
     else:
         NOTES.append("xlsx upload skipped: openpyxl not installed")
 
@@ -289,18 +334,55 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
         body = svc.upload(CSV_1M)
         runs.append(time.perf_counter() - t0)
         growth_mb = (svc.rss_kb("VmHWM") - rss0) / 1024
-        NOTES.append(f"1M upload #{i + 1}: service peak RSS growth {growth_mb:.0f} MB (target <= 880 MB)")
+        NOTES.append(
+            f"1M upload #{i + 1}: service peak RSS growth {growth_mb:.0f} MB (target <= 880 MB)"
+        )
         if i < repeat - 1:
             svc.http.delete(f"/data-items/{body['id']}/")
         item = body["id"]
-    fig = record(Figure("upload_csv_1m", "create-from-file, 1M-row CSV (142 MB)", runs, "raw COPY 1M", floor_1m, "<= 8x (stretch 4x)", 1_000_000))
+    fig = record(
+        Figure(
+            "upload_csv_1m",
+            "create-from-file, 1M-row CSV (142 MB)",
+            runs,
+            "raw COPY 1M",
+            floor_1m,
+            "<= 8x (stretch 4x)",
+            1_000_000,
+        )
+    )
     sqlite_utils = shutil.which("sqlite-utils")
     if sqlite_utils:
         with tempfile.TemporaryDirectory() as tmp:
-            peer, _ = timed(lambda: subprocess.run([sqlite_utils, "insert", f"{tmp}/b.db", "t", str(CSV_1M), "--csv", "--detect-types"], check=True), 1)
-        record(Figure("upload_vs_sqlite_utils", "the same 1M upload vs sqlite-utils insert --csv --detect-types", fig.runs, "sqlite-utils 1M", peer, "<= 0.25x"))
+            peer, _ = timed(
+                lambda: subprocess.run(
+                    [
+                        sqlite_utils,
+                        "insert",
+                        f"{tmp}/b.db",
+                        "t",
+                        str(CSV_1M),
+                        "--csv",
+                        "--detect-types",
+                    ],
+                    check=True,
+                ),
+                1,
+            )
+        record(
+            Figure(
+                "upload_vs_sqlite_utils",
+                "the same 1M upload vs sqlite-utils insert --csv --detect-types",
+                fig.runs,
+                "sqlite-utils 1M",
+                peer,
+                "<= 0.25x",
+            )
+        )
     else:
-        NOTES.append("sqlite-utils not installed (pip install sqlite-utils==4.2.1): peer ratio skipped")
+        NOTES.append(
+            "sqlite-utils not installed (pip install sqlite-utils==4.2.1): peer ratio skipped"
+        )
     wait_for_maintenance(sql, item)
     per_row_first = fig.median / 1_000_000
     runs = []
@@ -309,7 +391,17 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
         body = svc.append(item, CSV_100K)
         runs.append(time.perf_counter() - t0)
         assert body["rows_appended"] == 100_000
-    fig = record(Figure("append_100k_into_1m", "append-from-file 100k rows into the 1M-row item", runs, "first load, per 100k rows", [per_row_first * 100_000], "<= 1x per row", 100_000))
+    fig = record(
+        Figure(
+            "append_100k_into_1m",
+            "append-from-file 100k rows into the 1M-row item",
+            runs,
+            "first load, per 100k rows",
+            [per_row_first * 100_000],
+            "<= 1x per row",
+            100_000,
+        )
+    )
     # back to exactly 1M rows for the query section: a fresh item
     svc.http.delete(f"/data-items/{item}/")
     body = svc.upload(CSV_1M)
@@ -324,61 +416,139 @@ def bench_queries(svc: Service, sql: SQL, item: int, repeat: int) -> None:
     def page_sql(offset: int) -> Callable[[], Any]:
         return lambda: (
             sql.fetchval("SELECT count(*) FROM rows WHERE data_item_id = $1", item),
-            sql.fetch('SELECT row_ref, "values" FROM rows WHERE data_item_id = $1 ORDER BY row_ref OFFSET $2 LIMIT 100', item, offset),
+            sql.fetch(
+                'SELECT row_ref, "values" FROM rows WHERE data_item_id = $1 ORDER BY row_ref OFFSET $2 LIMIT 100',
+                item,
+                offset,
+            ),
         )
 
     for offset in (0, 900_000):
         floor, _ = timed(page_sql(offset), repeat)
-        runs, _ = timed(lambda: svc.get(f"/data-items/{item}/rows/", offset=offset, limit=100), repeat)
-        record(Figure(f"page_offset_{offset}", f"rows page of 100 at offset {offset:,}", runs, "bare SQL count + OFFSET page", floor, "<= 2x"))
+        runs, _ = timed(
+            lambda o=offset: svc.get(f"/data-items/{item}/rows/", offset=o, limit=100), repeat
+        )
+        record(
+            Figure(
+                f"page_offset_{offset}",
+                f"rows page of 100 at offset {offset:,}",
+                runs,
+                "bare SQL count + OFFSET page",
+                floor,
+                "<= 2x",
+            )
+        )
 
     expr = "jsonb_path_query_array(\"values\", '$.*'::jsonpath)::text"
     for name, term in (("rare", RARE), ("common", COMMON), ("absent", ABSENT)):
         pattern = f"%{term}%"
         floor, count = timed(
-            lambda: (
-                sql.fetchval(f"SELECT count(*) FROM rows WHERE data_item_id = $1 AND {expr} ILIKE $2", item, pattern),
-                sql.fetch(f"SELECT row_ref FROM rows WHERE data_item_id = $1 AND {expr} ILIKE $2 ORDER BY row_ref LIMIT 100", item, pattern),
+            lambda p=pattern: (
+                sql.fetchval(
+                    f"SELECT count(*) FROM rows WHERE data_item_id = $1 AND {expr} ILIKE $2",
+                    item,
+                    p,
+                ),
+                sql.fetch(
+                    f"SELECT row_ref FROM rows WHERE data_item_id = $1 AND {expr} ILIKE $2 ORDER BY row_ref LIMIT 100",
+                    item,
+                    p,
+                ),
             )[0],
             repeat,
         )
-        runs, r = timed(lambda: svc.get(f"/data-items/{item}/rows/", search=term, limit=100), repeat)
+        runs, r = timed(
+            lambda t=term: svc.get(f"/data-items/{item}/rows/", search=t, limit=100), repeat
+        )
         assert r.json()["total"] == count, (term, r.json()["total"], count)
-        target = {"rare": "<= 0.1 s", "common": "<= 0.5 s (first page)", "absent": "no slower than rare"}[name]
-        record(Figure(f"search_{name}", f"search {term!r} ({count:,} matches), first page", runs, "bare SQL count + page (same index)", floor, target))
+        target = {
+            "rare": "<= 0.1 s",
+            "common": "<= 0.5 s (first page)",
+            "absent": "no slower than rare",
+        }[name]
+        record(
+            Figure(
+                f"search_{name}",
+                f"search {term!r} ({count:,} matches), first page",
+                runs,
+                "bare SQL count + page (same index)",
+                floor,
+                target,
+            )
+        )
 
     runs, _ = timed(lambda: svc.get(f"/data-items/{item}/summary/"), repeat)
     parts = []
     for f in fields:
         key, kind = str(f["id"]), f["field_type"]
         if kind in ("char", "text"):
-            parts.append(f"SELECT count(*) FROM (SELECT \"values\"->>'{key}' v, count(*) n FROM rows WHERE data_item_id = {item} AND \"values\" ? '{key}' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10) t")
-            parts.append(f"SELECT count(DISTINCT \"values\"->>'{key}') FROM rows WHERE data_item_id = {item}")
+            parts.append(
+                f"SELECT count(*) FROM (SELECT \"values\"->>'{key}' v, count(*) n FROM rows WHERE data_item_id = {item} AND \"values\" ? '{key}' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10) t"
+            )
+            parts.append(
+                f"SELECT count(DISTINCT \"values\"->>'{key}') FROM rows WHERE data_item_id = {item}"
+            )
         elif kind == "decimal":
-            parts.append(f"SELECT sum((\"values\"->>'{key}')::numeric) + min((\"values\"->>'{key}')::numeric) + max((\"values\"->>'{key}')::numeric) FROM rows WHERE data_item_id = {item}")
+            parts.append(
+                f"SELECT sum((\"values\"->>'{key}')::numeric) + min((\"values\"->>'{key}')::numeric) + max((\"values\"->>'{key}')::numeric) FROM rows WHERE data_item_id = {item}"
+            )
         else:
             parts.append(f"SELECT count(\"values\"->'{key}') FROM rows WHERE data_item_id = {item}")
     plain, _ = timed(lambda: [sql.fetchval(p) for p in parts], 1)
-    record(Figure("summary", "summary of the 1M-row item (statistics kept up to date)", runs, "plain SQL aggregation over JSONB", plain, "<= 1.5 s"))
+    record(
+        Figure(
+            "summary",
+            "summary of the 1M-row item (statistics kept up to date)",
+            runs,
+            "plain SQL aggregation over JSONB",
+            plain,
+            "<= 1.5 s",
+        )
+    )
 
     # one single-cell patch of a char field makes its unique/top values stale: the next summary
     # recomputes that field from the rows (the worst case a reader can meet right after a write)
     patch_runs = []
     for i in range(max(1, repeat // 2)):
-        svc.http.patch(f"/data-items/{item}/rows/{i}/", json={"values": {keys["Region"]: f"Patched {i}"}}).raise_for_status()
+        svc.http.patch(
+            f"/data-items/{item}/rows/{i}/", json={"values": {keys["Region"]: f"Patched {i}"}}
+        ).raise_for_status()
         t0 = time.perf_counter()
         svc.get(f"/data-items/{item}/summary/")
         patch_runs.append(time.perf_counter() - t0)
-    record(Figure("summary_after_patch", "summary right after patching one char cell (one field recomputed)", patch_runs, "plain SQL aggregation over JSONB", plain, "informative"))
+    record(
+        Figure(
+            "summary_after_patch",
+            "summary right after patching one char cell (one field recomputed)",
+            patch_runs,
+            "plain SQL aggregation over JSONB",
+            plain,
+            "informative",
+        )
+    )
 
     docs = [
-        {keys["Region"]: "Bench", keys["Revenue"]: f"{i}.25", keys["Quantity"]: i % 500, keys["Close Date"]: "2026-01-15",
-         keys["Closed"]: i % 2 == 0, keys["Notes"]: f"bulk row {i}", keys["Zip Code"]: f"{i % 100000:05d}"}
+        {
+            keys["Region"]: "Bench",
+            keys["Revenue"]: f"{i}.25",
+            keys["Quantity"]: i % 500,
+            keys["Close Date"]: "2026-01-15",
+            keys["Closed"]: i % 2 == 0,
+            keys["Notes"]: f"bulk row {i}",
+            keys["Zip Code"]: f"{i % 100000:05d}",
+        }
         for i in range(10_000)
     ]
-    runs, _ = timed(lambda: svc.http.post(f"/data-items/{item}/rows/bulk/", json={"rows": docs}).raise_for_status(), repeat)
+    runs, _ = timed(
+        lambda: svc.http.post(
+            f"/data-items/{item}/rows/bulk/", json={"rows": docs}
+        ).raise_for_status(),
+        repeat,
+    )
     sql.execute("DROP TABLE IF EXISTS bench_bulk")
-    sql.execute('CREATE TABLE bench_bulk (data_item_id bigint, row_ref bigint, "values" jsonb, PRIMARY KEY (data_item_id, row_ref))')
+    sql.execute(
+        'CREATE TABLE bench_bulk (data_item_id bigint, row_ref bigint, "values" jsonb, PRIMARY KEY (data_item_id, row_ref))'
+    )
     payload = [(item, i, json.dumps(d)) for i, d in enumerate(docs)]
 
     def copy_bulk() -> None:
@@ -387,7 +557,17 @@ def bench_queries(svc: Service, sql: SQL, item: int, repeat: int) -> None:
 
     floor, _ = timed(copy_bulk, repeat)
     sql.execute("DROP TABLE bench_bulk")
-    record(Figure("bulk_insert_10k", "POST rows/bulk/ with 10,000 rows (JSON, validated)", runs, "binary COPY of the same 10,000 rows", floor, "informative", 10_000))
+    record(
+        Figure(
+            "bulk_insert_10k",
+            "POST rows/bulk/ with 10,000 rows (JSON, validated)",
+            runs,
+            "binary COPY of the same 10,000 rows",
+            floor,
+            "informative",
+            10_000,
+        )
+    )
 
 
 def bench_widgets(svc: Service, sql: SQL, item: int, repeat: int, dsn: str) -> None:
@@ -431,21 +611,32 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", default="uploads,queries,widgets")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the benchmark database afterwards"
+    )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
     ensure_data()
     started = datetime.now(UTC)
     work = Path(tempfile.mkdtemp(prefix="dis-bench-", dir="/tmp"))
     work.chmod(0o755)
-    server = EmbeddedPostgres(work / "data", database="bench", ephemeral=not args.keep, extra_settings=embedded_server_settings())
+    server = EmbeddedPostgres(
+        work / "data",
+        database="bench",
+        ephemeral=not args.keep,
+        extra_settings=embedded_server_settings(),
+    )
     url = server.start()
     svc = None
     try:
         svc = Service(url, work)
         sql = SQL(server.dsn("bench"))
         pg_version = sql.fetchval("SHOW server_version")
-        item = bench_uploads(svc, sql, args.repeat) if "uploads" in sections else svc.upload(CSV_1M)["id"]
+        item = (
+            bench_uploads(svc, sql, args.repeat)
+            if "uploads" in sections
+            else svc.upload(CSV_1M)["id"]
+        )
         if "queries" in sections:
             bench_queries(svc, sql, item, args.repeat)
         if "widgets" in sections:
@@ -457,7 +648,9 @@ def main() -> int:
         stamp = started.strftime("%Y%m%d-%H%M")
         (out / f"{stamp}.md").write_text(text + "\n")
         (out / f"{stamp}.json").write_text(
-            json.dumps([{**f.__dict__, "median": f.median, "ratio": f.ratio} for f in RESULTS], indent=1)
+            json.dumps(
+                [{**f.__dict__, "median": f.median, "ratio": f.ratio} for f in RESULTS], indent=1
+            )
         )
     finally:
         if svc is not None:

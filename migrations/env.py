@@ -15,7 +15,9 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
     # Per-item partitions of `rows` live in schema item_rows and are managed by the app.
     return not (type_ == "table" and getattr(obj, "schema", None) == "item_rows")
 

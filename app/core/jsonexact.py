@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from fastapi.responses import Response
@@ -15,7 +15,11 @@ from fastapi.responses import Response
 def _decimal(value: Decimal) -> str:
     if not value.is_finite():
         raise ValueError("non-finite decimal")
-    return "0" if value.is_zero() else format(value.normalize(), "f")
+    if value.is_zero():
+        return "0"
+    with localcontext() as ctx:
+        ctx.prec = max(len(value.as_tuple().digits), 28)  # normalize() must never round
+        return format(value.normalize(), "f")
 
 
 def _encode(value: Any, out: list[str]) -> None:

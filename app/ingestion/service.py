@@ -80,6 +80,7 @@ class WriteResult:
     cells: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
     problem_count: int = 0
+    control_chars: bool = False
 
 
 def _convert_chunk(
@@ -113,6 +114,11 @@ def _convert_chunk(
             continue
         if not bad_rows:
             column.stats.add(converted.display)
+            if (
+                column.plan.field_type in (FieldType.CHAR, FieldType.TEXT)
+                and not result.control_chars
+            ):
+                result.control_chars = bool(converted.display.str.contains(r"[\x00-\x1f]").any())
             fragments.append((column.target.id, converted.fragments))
             result.cells += int(converted.fragments.is_not_null().sum())
     if bad_rows:
@@ -225,6 +231,8 @@ async def create_from_file(
     result = await write_rows(repo, table, columns, repo.allocate)
     if result.problems:  # inference chose types every value fits; this is a safety net
         raise _problems_error(result, "Cannot load the file")
+    if result.control_chars:
+        await repo.mark_control_chars()
     await partitions.attach_partition(session, item.id)
     await summary_service.replace_stats(
         session, item.id, {c.target.id: c.stats.result() for c in columns}
@@ -336,6 +344,8 @@ async def append_from_file(
     result = await write_rows(repo, table, columns, repo.allocate)
     if result.problems:
         raise _problems_error(result, "Cannot append the file")
+    if result.control_chars:
+        await repo.mark_control_chars()
     new_ids = {f.id for f in created_fields}
     for column in columns:
         if column.target.id in new_ids:  # empty in the rows that were there: the file has it all

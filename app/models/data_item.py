@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, Text, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, CreatedAtMixin, IdMixin, TimestampMixin
@@ -20,6 +20,11 @@ class DataItem(IdMixin, TimestampMixin, Base):
     # advances it also serialises concurrent writers of one item.
     next_row_ref: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
     row_count: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    # Whether a cell ever held a control character (newline, tab, ...): only then can a plain
+    # search term falsely match an escape in a row's JSON text (see app/rows/search.py).
+    has_control_chars: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
 
 
 class ReferenceFile(IdMixin, CreatedAtMixin, Base):

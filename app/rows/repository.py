@@ -36,6 +36,12 @@ class RowRepository:
         )
         return int(result.scalar_one())
 
+    async def mark_control_chars(self) -> None:
+        await self.session.execute(
+            text("UPDATE data_items SET has_control_chars = true WHERE id = :item"),
+            {"item": self.item},
+        )
+
     async def lock_item(self) -> int:
         """Serialise with other writers of this item; returns the current row count."""
         result = await self.session.execute(

@@ -51,14 +51,21 @@ def like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
+def has_control_chars(text: str) -> bool:
+    return any(ord(ch) < 0x20 for ch in text)
+
+
 def needs_exact_check(term: str) -> bool:
     return any(ch in _JSON_SYNTAX or ord(ch) < 0x20 for ch in term)
 
 
-def search_condition(term: str, *, indexable: bool = True) -> tuple[str, dict[str, object]]:
+def search_condition(
+    term: str, *, indexable: bool = True, escapes: bool = True
+) -> tuple[str, dict[str, object]]:
     """SQL (to AND into a rows query) and its parameters. `indexable=False` gives the same
     condition in a form the trigram index does not match, for the ordered scan that answers a
-    first page quickly when matches are dense."""
+    first page quickly when matches are dense. `escapes=False`: no cell of the item ever held a
+    control character, so a plain term needs no per-cell check at all."""
     coarse = SEARCH_TEXT if indexable else f"({SEARCH_TEXT} || '')"
     exact = (
         'EXISTS (SELECT 1 FROM jsonb_each_text("values") AS cell '
@@ -66,6 +73,8 @@ def search_condition(term: str, *, indexable: bool = True) -> tuple[str, dict[st
     )
     if needs_exact_check(term):
         sql = f"AND {coarse} ILIKE :search_coarse AND {exact}"
+    elif not escapes:
+        sql = f"AND {coarse} ILIKE :search_coarse"
     else:
         sql = f"AND {coarse} ILIKE :search_coarse AND ({SEARCH_TEXT} !~ '\\\\[bfnrtu]' OR {exact})"
     return sql, {

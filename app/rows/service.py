@@ -26,7 +26,7 @@ from app.fields.types import (
 from app.models import DataItem, Field
 from app.rows import filters
 from app.rows.repository import RowRepository
-from app.rows.search import MAX_SEARCH_CHARS, search_condition
+from app.rows.search import MAX_SEARCH_CHARS, has_control_chars, search_condition
 from app.summary import service as summary_service
 from app.summary.service import FieldChange
 
@@ -128,6 +128,10 @@ def parse_row_ref(row_ref: str) -> int:
     return int(row_ref)
 
 
+def _note_control_chars(values: Mapping[int, Stored | None]) -> bool:
+    return any(isinstance(v, str) and has_control_chars(v) for v in values.values())
+
+
 def _changes_for_insert(rows: Sequence[Mapping[int, Stored | None]]) -> dict[int, FieldChange]:
     changes: dict[int, FieldChange] = {}
     for values in rows:
@@ -161,6 +165,8 @@ async def create_row(
         raise _problem_error(parsed.problems, "row")
     repo = RowRepository(session, item.id)
     ref = await repo.allocate(1)
+    if not item.has_control_chars and _note_control_chars(parsed.values):
+        await repo.mark_control_chars()
     await repo.copy_documents(ref, [document(parsed.values, {f.id: f for f in fields})])
     await summary_service.record_changes(
         session, item.id, {f.id: f for f in fields}, _changes_for_insert([parsed.values])
@@ -198,6 +204,8 @@ async def bulk_create(
         raise _problem_error(problems, "rows")
     repo = RowRepository(session, item.id)
     first = await repo.allocate(len(parsed_rows))
+    if not item.has_control_chars and any(_note_control_chars(v) for v in parsed_rows):
+        await repo.mark_control_chars()
     await repo.copy_documents(first, [document(v, by_id) for v in parsed_rows])
     await summary_service.record_changes(session, item.id, by_id, _changes_for_insert(parsed_rows))
     cells = sum(1 for values in parsed_rows for v in values.values() if v is not None)
@@ -251,6 +259,8 @@ async def patch_row(
             change.added.append(new)
         merged[fid] = new
     if changes:
+        if not item.has_control_chars and _note_control_chars(parsed.values):
+            await repo.mark_control_chars()
         await repo.replace_document(ref, document(merged, by_id))
         await summary_service.record_changes(session, item.id, by_id, changes)
     return ref, updated, created
@@ -325,12 +335,14 @@ async def list_rows(
             raise BadRequest(f"`search` is longer than {MAX_SEARCH_CHARS} characters.")
         if problem := text_problem(search):
             raise BadRequest(f"`search` {problem}.")
-        where, params = search_condition(search)
+        where, params = search_condition(search, escapes=item.has_control_chars)
         total = await repo.count(f"{where} {narrow}", {**params, **narrow_params.values})
         if total and offset < total:
             # Dense matches: walk the rows in order and stop at the page; sparse ones: the index.
             dense = total * 20 >= max(item.row_count, 1)
-            where, params = search_condition(search, indexable=not dense)
+            where, params = search_condition(
+                search, indexable=not dense, escapes=item.has_control_chars
+            )
             rows = await page(f"{where} {narrow}", {**params, **extra})
     elif narrow:
         total = await repo.count(narrow, narrow_params.values)

@@ -36,7 +36,9 @@ def _vectorised(values: list[str], plan: ColumnPlan) -> list[str | None]:
 def test_decimal_forms_agree(value: str) -> None:
     stored = spec(FieldType.DECIMAL).parse(value)
     assert isinstance(stored, Decimal)
-    assert _vectorised([value], ColumnPlan(FieldType.DECIMAL)) == [spec(FieldType.DECIMAL).display(stored)]
+    assert _vectorised([value], ColumnPlan(FieldType.DECIMAL)) == [
+        spec(FieldType.DECIMAL).display(stored)
+    ]
 
 
 @pytest.mark.parametrize(("value", "order"), DATES)

@@ -109,3 +109,23 @@ async def test_search_is_bounded_and_safe(api: Caller, sales: Sales) -> None:
         total, _ = await hits(api, sales, payload)
         assert total == 0
     assert (await api.client.get(f"/data-items/{sales.id}/rows/")).json()["total"] == len(ROWS)
+
+
+async def test_escapes_stay_exact_when_a_control_character_arrives_later(
+    api: Caller, sales: Sales
+) -> None:
+    ref = (
+        await api.client.post(
+            f"/data-items/{sales.id}/rows/", json={"values": sales.row(region="plain")}
+        )
+    ).json()["row_ref"]
+    assert await hits(api, sales, "nthen") == (0, [])  # fast path: no control characters yet
+    r = await api.client.patch(
+        f"/data-items/{sales.id}/rows/{ref}/", json={"values": sales.row(notes="x\nthen")}
+    )
+    assert r.status_code == 200
+    assert await hits(api, sales, "nthen") == (
+        0,
+        [],
+    )  # the JSON text has "\\nthen"; the cell does not
+    assert await hits(api, sales, "x\nthen") == (1, [int(ref)])

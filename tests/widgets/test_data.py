@@ -131,11 +131,6 @@ class TestAggregations:
             ["2026-03-05T10:00:00"],
         ]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="app.core.jsonexact rounds decimals past 28 significant digits; remove this "
-        "mark when it is fixed",
-    )
     async def test_sums_past_28_digits_stay_exact(self, api: Caller, sales: Sales) -> None:
         await add_rows(
             api,

@@ -241,11 +241,6 @@ class TestCreate:
         assert '"scale":1234567890123456789.12345678' in listed
         assert '"tiny":0.0000001' in listed and '"value":0.1' in listed
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="app.core.jsonexact rounds decimals past 28 significant digits (normalize() "
-        "under the default context); remove this mark when it is fixed",
-    )
     async def test_numbers_past_28_digits_come_back_exactly(
         self, api: Caller, sales: Sales
     ) -> None:
