@@ -249,6 +249,27 @@ class SQL:
         return self.run(lambda c: c.execute(query, *args))
 
 
+def wait_quiet(sql: SQL, timeout: float = 600) -> None:
+    """Until the service's background work (vacuum, statistics, index builds, partition drops)
+    has finished: timed runs must not share the machine with the previous run's upkeep."""
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        busy = sql.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'data-items-service' "
+            "AND state = 'active' AND pid <> pg_backend_pid()"
+        )
+        now = time.monotonic()
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= 2:
+            return
+        time.sleep(0.25)
+    raise SystemExit("the service's background work did not finish")
+
+
 def wait_for_maintenance(sql: SQL, item: int, timeout: float = 600) -> None:
     """Until the item's statistics are fresh and its search index is valid (background work)."""
     deadline = time.monotonic() + timeout
@@ -297,7 +318,16 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
 
         return go
 
-    runs, body = timed(upload_and_delete(CSV_100K), repeat)
+    def quiet_runs(fn: Callable[[], Any], n: int) -> tuple[list[float], Any]:
+        runs, result = [], None
+        for _ in range(n):
+            wait_quiet(sql)
+            t0 = time.perf_counter()
+            result = fn()
+            runs.append(time.perf_counter() - t0)
+        return runs, result
+
+    runs, body = quiet_runs(upload_and_delete(CSV_100K), repeat)
     record(
         Figure(
             "upload_csv_100k",
@@ -310,7 +340,7 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
         )
     )
     if ensure_xlsx():
-        runs, body = timed(upload_and_delete(XLSX_100K), repeat)
+        runs, body = quiet_runs(upload_and_delete(XLSX_100K), repeat)
         record(
             Figure(
                 "upload_xlsx_100k",
@@ -328,6 +358,7 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
     runs: list[float] = []
     item = 0
     for i in range(repeat):
+        wait_quiet(sql)
         svc.reset_peak()
         rss0 = svc.rss_kb("VmRSS")
         t0 = time.perf_counter()
@@ -351,7 +382,9 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
             1_000_000,
         )
     )
-    sqlite_utils = shutil.which("sqlite-utils")
+    sqlite_utils = shutil.which("sqlite-utils") or shutil.which(
+        "sqlite-utils", path=str(Path(sys.executable).parent)
+    )
     if sqlite_utils:
         with tempfile.TemporaryDirectory() as tmp:
             peer, _ = timed(
@@ -387,6 +420,7 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
     per_row_first = fig.median / 1_000_000
     runs = []
     for _ in range(repeat):
+        wait_quiet(sql)
         t0 = time.perf_counter()
         body = svc.append(item, CSV_100K)
         runs.append(time.perf_counter() - t0)
@@ -410,6 +444,7 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
 
 def bench_queries(svc: Service, sql: SQL, item: int, repeat: int) -> None:
     wait_for_maintenance(sql, item)
+    wait_quiet(sql)
     fields = svc.get(f"/data-items/{item}/fields/").json()["fields"]
     keys = {f["field_label"]: str(f["id"]) for f in fields}
 
