@@ -55,6 +55,16 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 log = logging.getLogger("app.db")
 
 
+async def read_snapshot(session: AsyncSession) -> None:
+    """End the request's current (read-only so far) transaction and start a REPEATABLE READ READ
+    ONLY one: the statements that follow see one snapshot, so a count and the page it describes
+    agree even while other requests write."""
+    await session.commit()
+    await session.connection(
+        execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+    )
+
+
 def after_commit(request: Request, callback: Callable[[], None]) -> None:
     """Run `callback` once this request's transaction has committed (not if it rolls back)."""
     callbacks: list[Callable[[], None]] = request.scope.setdefault("state", {}).setdefault(

@@ -190,7 +190,29 @@ def _is_connection_problem(exc: BaseException) -> bool:
     }
 
 
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock timeout
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None), exc.__cause__):
+        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
 async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    if _sqlstate(exc) in _RETRYABLE_SQLSTATES:
+        log.warning("transient conflict between concurrent writes: %s", exc)
+        return render(
+            request,
+            503,
+            "A concurrent change to the same data conflicted with this request; nothing was "
+            "written. Retry it.",
+            ErrorCode.CONCURRENT_CONFLICT,
+            headers={"Retry-After": "1"},
+        )
     if _is_connection_problem(exc) or (
         exc.__cause__ is not None and _is_connection_problem(exc.__cause__)
     ):

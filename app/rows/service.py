@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import read_snapshot
 from app.core.errors import BadRequest, ErrorCode, NotFound
 from app.core.schemas import text_problem
 from app.fields.types import (
@@ -313,6 +314,7 @@ async def list_rows(
     """A page of rows; `search`, `filter_json` (the filter shape as JSON) and `sort` (field ids,
     `-` for descending) combine; see app/rows/filters.py."""
     check_paging(offset, limit)
+    await read_snapshot(session)
     repo = RowRepository(session, item.id)
     nulls = nulls_document(fields)
     by_id = {f.id: f for f in fields}
