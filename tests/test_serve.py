@@ -4,99 +4,17 @@ process left behind after it stops."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.fixtures.service import Service, postgres_pids_for
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def postgres_pids_for(data_dir: Path) -> list[int]:
-    """Live (non-zombie) postgres processes whose command line names our data dir."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state not in ("Z", "X") and "postgres" in cmdline and str(data_dir) in cmdline:
-            pids.append(int(proc.name))
-    return pids
-
-
-class Service:
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        self.env = {
-            **{
-                k: v
-                for k, v in os.environ.items()
-                if k not in {"DATABASE_URL", "TEST_DATABASE_URL"}
-            },
-            "DATA_DIR": str(data_dir),
-            "PORT": str(self.port),
-            "HOST": "127.0.0.1",
-        }
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = data_dir.parent / f"service-{self.port}.log"
-
-    def start(self) -> float:
-        started = time.perf_counter()
-        with self.log.open("ab") as log:  # a file, not a pipe: a full pipe would block the service
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "app", "serve"], cwd=ROOT, env=self.env,
-                stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.output()
-            try:
-                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
-                    return time.perf_counter() - started
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("service did not become ready: " + self.output())
-
-    def cli(self, *args: str) -> dict[str, object]:
-        result = subprocess.run(
-            [sys.executable, "-m", "app", *args, "--json"], cwd=ROOT, env=self.env,
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        data: dict[str, object] = json.loads(result.stdout)
-        return data
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=60)
-        # uvicorn shuts down gracefully, then re-raises the signal (so the exit status shows it)
-        return 0 if code in (0, -sig, 128 + sig) else code
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
 
 
 @pytest.fixture

@@ -193,6 +193,19 @@ class EmbeddedPostgres:
                 shutil.rmtree(self._state_dir, ignore_errors=True)
         log.info("embedded PostgreSQL stopped in %.2fs: %s", time.perf_counter() - t0, self.pgdata)
 
+    def halt(self) -> None:
+        """Stop the server now, whoever else uses it (an operator's maintenance, fault tests).
+        Owners stay registered; `resume()` starts it again."""
+        with self._locked():
+            if self.server_pid is not None:
+                self._run("pg_ctl", "stop", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60")
+
+    def resume(self) -> None:
+        """Start the server again if it is down (after `halt()` or a crash)."""
+        with self._locked():
+            if self.server_pid is None:
+                self._initdb_and_start()
+
     @property
     def url(self) -> str:
         """SQLAlchemy URL: ``postgresql+asyncpg://postgres@/<database>?host=<socket dir>``."""

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -171,23 +172,52 @@ def make_http_error_handler(
     return http_error_handler
 
 
+_CONNECTION_ERRNOS = {
+    errno.ENOENT,  # the server's unix socket is gone (it is down)
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.EPIPE,
+    errno.ETIMEDOUT,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+}
+_CONNECTION_ERROR_NAMES = {
+    "ConnectionDoesNotExistError",
+    "CannotConnectNowError",
+    "ConnectionFailureError",
+    "AdminShutdownError",
+    "InterfaceError",
+    "InternalClientError",
+}
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or any(current is s for s in seen) or len(seen) > 20:
+            continue
+        seen.append(current)
+        todo += [current.__cause__, current.__context__, getattr(current, "orig", None)]
+    return seen
+
+
 def _is_connection_problem(exc: BaseException) -> bool:
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        return True
-    if isinstance(exc, OSError) and ".s.PGSQL." in str(exc):  # the unix socket is gone
-        return True
-    name = type(exc).__name__
-    return name in {
-        "ConnectionDoesNotExistError",
-        "CannotConnectNowError",
-        "ConnectionFailureError",
-        "AdminShutdownError",
-        "InterfaceError",
-    }
+    """The database cannot be reached (down, restarting, network), as opposed to a bug."""
+    for item in _chain(exc):
+        if isinstance(item, (OperationalError, InterfaceError)):
+            return True
+        if isinstance(item, DBAPIError) and item.connection_invalidated:
+            return True
+        if isinstance(item, (ConnectionError, TimeoutError)):
+            return True
+        if isinstance(item, OSError) and item.errno in _CONNECTION_ERRNOS:
+            return True
+        if type(item).__name__ in _CONNECTION_ERROR_NAMES:
+            return True
+    return False
 
 
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock timeout
@@ -213,9 +243,7 @@ async def database_error_handler(request: Request, exc: Exception) -> JSONRespon
             ErrorCode.CONCURRENT_CONFLICT,
             headers={"Retry-After": "1"},
         )
-    if _is_connection_problem(exc) or (
-        exc.__cause__ is not None and _is_connection_problem(exc.__cause__)
-    ):
+    if _is_connection_problem(exc):
         log.warning("database unavailable: %s", exc)
         return render(
             request,
