@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint format typecheck check migrate bench clean
+.PHONY: help install run test lint format typecheck check migrate bench load clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ migrate: $(STAMP) ## bring the database schema up to date
 bench: $(STAMP) ## run the benchmarks (~10 minutes; see README "Performance")
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
+
+load: $(STAMP) ## 50 clients of mixed traffic for 60 s against a fresh service; checks every count adds up
+	$(BIN)/python bench/load.py
 
 clean: ## remove the virtualenv and caches (keeps .data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
