@@ -61,6 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=30,
+        workers=args.workers or settings.workers,
     )
 
 
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="bind address (default: HOST)")
     serve.add_argument("--port", type=int, help="port (default: PORT)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: WORKERS)")
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(

@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     port: int = Field(
         default=8000, ge=1, le=65535, description="Port `python -m app serve` binds to."
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "Worker processes `python -m app serve` runs (uvicorn --workers). All state is in "
+            "PostgreSQL, so workers behave like replicas; size DB_POOL_SIZE accordingly."
+        ),
+    )
     root_path: str = Field(
         default="",
         description=(
@@ -128,6 +137,68 @@ class Settings(BaseSettings):
     )
     db_max_overflow: int = Field(
         default=10, ge=0, description="Extra connections a process may open under load."
+    )
+    job_workers: int = Field(
+        default=1,
+        ge=0,
+        description=(
+            "Import jobs (?async=true uploads) a process runs at once; 0 makes an API-only "
+            "replica that queues jobs for the others. Jobs also take an INGESTION_CONCURRENCY slot."
+        ),
+    )
+    job_lease_seconds: float = Field(
+        default=60,
+        ge=1,
+        description=(
+            "A running job's process heartbeats every third of this; a job without a heartbeat "
+            "for this long (or whose process is gone) is marked failed."
+        ),
+    )
+    job_max_pending_per_account: int = Field(
+        default=10,
+        ge=1,
+        description="Queued plus running import jobs an account may have; more is a 429.",
+    )
+    job_retention_days: int = Field(
+        default=30, ge=1, description="Finished import jobs are listed, then deleted, after this."
+    )
+    worker_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description=(
+            "How often background workers look for jobs and due webhook deliveries queued by "
+            "other replicas (work queued by the same process starts at once)."
+        ),
+    )
+    webhook_allow_private_addresses: bool = Field(
+        default=False,
+        description=(
+            "Allow webhook URLs on loopback, private, link-local and other non-public addresses "
+            "(checked when a webhook is created and again, after DNS, at every delivery)."
+        ),
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10, gt=0, le=120, description="Time allowed for one webhook delivery attempt."
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Attempts per webhook delivery before it is failed."
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="Wait before the first retry of a webhook delivery; doubles each attempt.",
+    )
+    webhook_retry_max_seconds: float = Field(
+        default=3600, gt=0, description="Longest wait between two attempts of a delivery."
+    )
+    webhook_concurrency: int = Field(
+        default=8, ge=1, description="Webhook deliveries a process sends at once."
+    )
+    webhook_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Finished webhook deliveries are listed, then deleted, after this.",
     )
 
     @field_validator("log_level")
