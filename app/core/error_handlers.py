@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +20,7 @@ from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError, ErrorCode
+from app.core.jsonexact import ExactJSONResponse
 from app.core.middleware import error_envelope
 from app.core.routing import API_PREFIX
 
@@ -44,18 +47,25 @@ def render(
     body = error_envelope(
         status, _printable(message), code, _request_id(request), _printable(details)
     )
-    return JSONResponse(body, status_code=status, headers=headers)
+    return ExactJSONResponse(body, status_code=status, headers=headers)
 
 
 def _printable(value: Any) -> Any:
-    """Error bodies echo client input; text that cannot be encoded (lone surrogates) is escaped."""
+    """Error bodies echo client input: text that cannot be encoded (lone surrogates) is escaped,
+    numbers stay exact (a Decimal as its digits), anything else becomes its text."""
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_printable(v) for v in value]
     if isinstance(value, dict):
-        return {k: _printable(v) for k, v in value.items()}
-    return value
+        return {_printable(str(k)): _printable(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else str(value)
+    return _printable(str(value))
 
 
 async def app_error_handler(request: Request, exc: Exception) -> JSONResponse:

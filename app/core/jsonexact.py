@@ -9,7 +9,7 @@ import json
 from decimal import Decimal, localcontext
 from typing import Any
 
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
 
 
 def _decimal(value: Decimal) -> str:
@@ -69,8 +69,8 @@ def dumps(value: Any) -> str:
     return "".join(out)
 
 
-class ExactJSONResponse(Response):
-    media_type = "application/json"
+class ExactJSONResponse(JSONResponse):
+    """A JSONResponse (so OpenAPI shows the route's `response_model`), rendered exactly."""
 
     def render(self, content: Any) -> bytes:
         if isinstance(content, bytes):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -49,6 +50,30 @@ class InputSchema(BaseModel):
         if isinstance(value, str) and (problem := text_problem(value)):
             raise ValueError(problem)
         return value
+
+
+def optional_not_null(
+    *names: str, examples: list[Any] | None = None
+) -> Callable[[dict[str, Any]], None]:
+    """`json_schema_extra` for update bodies whose fields may be left out but not sent as null
+    (the validators refuse null): OpenAPI then shows each as its type alone, so generated and
+    hand-written clients do not send a null the service refuses."""
+
+    def patch(schema: dict[str, Any]) -> None:
+        properties = schema.get("properties", {})
+        for name in names:
+            prop = properties[name]
+            variants = [v for v in prop.pop("anyOf", []) if v.get("type") != "null"]
+            if len(variants) == 1:
+                prop.update(variants[0])
+            elif variants:
+                prop["anyOf"] = variants
+            if prop.get("default", ...) is None:
+                del prop["default"]
+        if examples is not None:
+            schema["examples"] = examples
+
+    return patch
 
 
 class ErrorDetail(BaseModel):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, field_validator
 
-from app.core.schemas import InputSchema, Schema, Timestamp
+from app.core.schemas import InputSchema, Schema, Timestamp, optional_not_null
 from app.fields.schemas import FieldCreate, FieldRead
 
 DataName = Annotated[
@@ -71,7 +71,11 @@ class DataItemUpdate(InputSchema):
             raise ValueError("must not be null (leave the key out to keep the current value)")
         return value
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"data_name": "Q1 Sales (final)"}]})
+    model_config = ConfigDict(
+        json_schema_extra=optional_not_null(
+            "data_name", "data_description", examples=[{"data_name": "Q1 Sales (final)"}]
+        )
+    )
 
 
 class ReferenceFileRead(Schema):

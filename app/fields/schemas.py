@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, field_validator
 
-from app.core.schemas import InputSchema, Schema
+from app.core.schemas import InputSchema, Schema, optional_not_null
 from app.fields.types import FieldType
 
 Label = Annotated[
@@ -78,7 +78,16 @@ class FieldUpdate(InputSchema):
             raise ValueError("must not be null")
         return value
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"field_type": "decimal"}]})
+    model_config = ConfigDict(
+        json_schema_extra=optional_not_null(
+            "field_label",
+            "field_type",
+            "field_order",
+            "field_required",
+            "field_instructions",
+            examples=[{"field_type": "decimal"}],
+        )
+    )
 
 
 class FieldRead(Schema):

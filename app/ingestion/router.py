@@ -219,7 +219,13 @@ def _disposition(filename: str) -> str:
     summary="Download a file the item was loaded from",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"application/octet-stream": {}}, "description": "The file, as uploaded."},
+        200: {
+            "content": {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in (*service.CONTENT_TYPES.values(), "application/octet-stream")
+            },
+            "description": "The file, as uploaded, with the content type of its format.",
+        },
         **errors(400, 401, 404),
     },
 )

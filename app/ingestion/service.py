@@ -48,7 +48,8 @@ CONTENT_TYPES = {
 
 
 def _file_error(exc: FileFormatError) -> BadRequest:
-    return BadRequest(str(exc), code=ErrorCode.INVALID_FILE, details=exc.details)
+    details = [{"message": exc.message, **d} for d in exc.details]  # every detail has a message
+    return BadRequest(str(exc), code=ErrorCode.INVALID_FILE, details=details)
 
 
 async def read_upload(upload: SpooledFile, *, sheet: str | None, limits: ReadLimits) -> RawTable:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from app.core.jsonexact import dumps
-from app.core.schemas import InputSchema, Schema, Timestamp, text_problem
+from app.core.schemas import InputSchema, Schema, Timestamp, optional_not_null, text_problem
 from app.rows.filters import FilterConfig
 from app.widgets.colors import is_color
 
@@ -194,7 +194,16 @@ class SeriesUpdate(InputSchema):
             raise ValueError("must not be null (leave the key out to keep the current value)")
         return value
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"aggregation": "avg"}]})
+    model_config = ConfigDict(
+        json_schema_extra=optional_not_null(
+            "value_field",
+            "aggregation",
+            "label",
+            "series_order",
+            "color",
+            examples=[{"aggregation": "avg"}],
+        )
+    )
 
 
 class WidgetCreate(InputSchema):
@@ -285,7 +294,9 @@ class WidgetUpdate(InputSchema):
                     )
         return data
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Revenue (Q1)"}]})
+    model_config = ConfigDict(
+        json_schema_extra=optional_not_null(*_NOT_NULL, examples=[{"title": "Revenue (Q1)"}])
+    )
 
 
 class SeriesRead(Schema):
