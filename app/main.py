@@ -169,6 +169,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         BodySizeLimitMiddleware,
         upload_limit=settings.max_upload_bytes,
         json_limit=settings.max_json_bytes,
+        read_timeout=settings.body_read_timeout,
     )
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -97,6 +97,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest accepted JSON request body; over it: 413.",
     )
+    body_read_timeout: float = Field(
+        default=60,
+        ge=0,
+        description=(
+            "Seconds a client may take to send the next piece of a request body (and the first); "
+            "slower: 408 and the connection is closed. 0 turns it off."
+        ),
+    )
     max_upload_rows: int = Field(
         default=5_000_000, ge=1, description="Most data rows accepted in one uploaded file."
     )

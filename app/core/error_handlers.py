@@ -170,6 +170,9 @@ def make_http_error_handler(
             return render(request, 405, message, ErrorCode.METHOD_NOT_ALLOWED, None, headers)
         if status == 413:
             return render(request, 413, str(exc.detail), ErrorCode.PAYLOAD_TOO_LARGE, None, headers)
+        if status == 408:
+            headers["Connection"] = "close"
+            return render(request, 408, str(exc.detail), ErrorCode.REQUEST_TIMEOUT, None, headers)
         if 400 <= status < 500:
             code = ErrorCode.VALIDATION_ERROR if status == 400 else ErrorCode.NOT_FOUND
             detail = exc.detail if isinstance(exc.detail, str) else "Bad request."

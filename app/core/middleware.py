@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import Any
 
+import anyio
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -129,6 +130,16 @@ class BodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"The {what} is larger than the limit of {limit:,} bytes.")
 
 
+class BodyReadTimeout(StarletteHTTPException):
+    """Raised from `receive` when the client sends nothing for BODY_READ_TIMEOUT seconds while
+    the body is incomplete (a stalled or deliberately slow client holding a connection)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            408, f"The request body was not received in time: nothing arrived for {seconds:g} s."
+        )
+
+
 def _limit_for(scope: Scope, upload_limit: int, json_limit: int) -> tuple[int, str]:
     content_type = Headers(scope=scope).get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
@@ -139,12 +150,20 @@ def _limit_for(scope: Scope, upload_limit: int, json_limit: int) -> tuple[int, s
 class BodySizeLimitMiddleware:
     """Counts request body bytes as they stream in (Content-Length is only a hint: a larger claim
     is refused at once, a smaller claim does not raise the limit). Uploads (multipart) get
-    MAX_UPLOAD_BYTES, other bodies MAX_JSON_BYTES. Over the limit: a JSON 413."""
+    MAX_UPLOAD_BYTES, other bodies MAX_JSON_BYTES. Over the limit: a JSON 413.
 
-    def __init__(self, app: ASGIApp, *, upload_limit: int, json_limit: int) -> None:
+    Also the body read timeout: uvicorn waits for body bytes forever, so each read of an
+    incomplete body may take at most `read_timeout` seconds (BODY_READ_TIMEOUT); then a JSON
+    408 and the connection is closed. Reads after the body is complete (a streaming response
+    listening for a disconnect) are not timed."""
+
+    def __init__(
+        self, app: ASGIApp, *, upload_limit: int, json_limit: int, read_timeout: float = 0
+    ) -> None:
         self.app = app
         self.upload_limit = upload_limit
         self.json_limit = json_limit
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -159,18 +178,35 @@ class BodySizeLimitMiddleware:
 
         received = 0
         tripped = False
+        timed_out = False
+        body_done = False
         response_started = False
         replaced = False
+        timeout = self.read_timeout
 
         async def counting_receive() -> Message:
-            nonlocal received, tripped
-            message = await receive()
+            nonlocal received, tripped, timed_out, body_done
+            if body_done or timeout <= 0:
+                message = await receive()
+            else:
+                try:
+                    with anyio.fail_after(timeout):
+                        message = await receive()
+                except TimeoutError:
+                    timed_out = True
+                    raise BodyReadTimeout(timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if received > limit:
                     tripped = True
                     raise BodyTooLarge(limit, what)
             return message
+
+        def refusal() -> tuple[int, dict[str, Any]]:
+            if tripped:
+                return 413, _too_large(limit, what, request_id)
+            return 408, _timed_out(timeout, request_id)
 
         async def guarded_send(message: Message) -> None:
             # If the app caught the overflow and answered something else, answer 413 anyway.
@@ -178,21 +214,30 @@ class BodySizeLimitMiddleware:
             if replaced:
                 return
             if message["type"] == "http.response.start":
-                if tripped and message["status"] != 413:
-                    replaced = True
-                    await send_json(send, 413, _too_large(limit, what, request_id), {})
-                    return
+                if tripped or timed_out:
+                    status, body = refusal()
+                    if message["status"] != status:
+                        replaced = True
+                        await send_json(send, status, body, {"Connection": "close"})
+                        return
+                    MutableHeaders(scope=message)["Connection"] = "close"
                 response_started = True
             await send(message)
 
         try:
             await self.app(scope, counting_receive, guarded_send)
-        except BodyTooLarge:
+        except (BodyTooLarge, BodyReadTimeout):
             if response_started or replaced:
                 raise
-            await send_json(send, 413, _too_large(limit, what, request_id), {"Connection": "close"})
+            status, body = refusal()
+            await send_json(send, status, body, {"Connection": "close"})
 
 
 def _too_large(limit: int, what: str, request_id: str | None) -> dict[str, Any]:
     exc = BodyTooLarge(limit, what)
     return error_envelope(413, exc.detail, ErrorCode.PAYLOAD_TOO_LARGE, request_id)
+
+
+def _timed_out(seconds: float, request_id: str | None) -> dict[str, Any]:
+    exc = BodyReadTimeout(seconds)
+    return error_envelope(408, exc.detail, ErrorCode.REQUEST_TIMEOUT, request_id)

@@ -9,6 +9,7 @@ it, before routing. One mechanism for every route, and OpenAPI shows each path o
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette._utils import get_route_path
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 API_PREFIX = "/api/v1"
@@ -42,14 +44,42 @@ class TrailingSlashMiddleware:
         await self.app(scope, receive, send)
 
 
+# Bounds on what a JSON body may hold, so that parsing it stays bounded in memory and everything
+# downstream (validation, storage, rendering) stays within Python's recursion limit. A body of
+# MAX_JSON_BYTES (32 MiB) of `[1.5,1.5,…]` or `[{},{},…]` would otherwise become ~1 GB of Python
+# objects; 2,000,000 items (10,000 bulk rows of 200 cells) cost at most ~250 MB.
+MAX_JSON_ITEMS = 2_000_000
+MAX_JSON_DEPTH = 64
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
 class JSONDecimalRequest(Request):
     """Parses JSON bodies with numbers that have a fraction or exponent as `Decimal`, never as a
-    binary float (`45200.50` must not become 45200.499999...), and refuses NaN/Infinity."""
+    binary float (`45200.50` must not become 45200.499999...), and refuses NaN/Infinity, bodies
+    nested deeper than MAX_JSON_DEPTH (400) and bodies of more than MAX_JSON_ITEMS items (413)."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = parse_json(await self.body())
+            body = await self.body()
+            if (items := json_items(body)) > MAX_JSON_ITEMS:
+                raise StarletteHTTPException(
+                    413,
+                    f"The JSON body holds {items:,} values; the limit is {MAX_JSON_ITEMS:,} "
+                    "(split it into several requests).",
+                )
+            self._json = parse_json(body)
         return self._json
+
+
+def json_items(body: bytes) -> int:
+    """How many array elements and object members a JSON text holds, at most: commas and
+    brackets outside strings (the exact count is only taken when the quick one, which also
+    counts commas inside strings, is over the limit)."""
+    quick = body.count(b",") + body.count(b"[") + body.count(b"{")
+    if quick <= MAX_JSON_ITEMS:
+        return quick
+    bare = _STRING.sub(b"", body)
+    return bare.count(b",") + bare.count(b"[") + bare.count(b"{")
 
 
 def _no_constants(name: str) -> Any:
@@ -58,13 +88,37 @@ def _no_constants(name: str) -> Any:
 
 def parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body, parse_float=Decimal, parse_constant=_no_constants)
+        value = json.loads(body, parse_float=Decimal, parse_constant=_no_constants)
     except json.JSONDecodeError:
         raise
     except RecursionError:
-        raise json.JSONDecodeError("JSON nested too deeply", "", 0) from None
+        raise json.JSONDecodeError(_too_deep(), "", 0) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise json.JSONDecodeError(str(exc), "", 0) from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise json.JSONDecodeError(_too_deep(), "", 0)
+    return value
+
+
+def _too_deep() -> str:
+    return f"JSON nested more than {MAX_JSON_DEPTH} levels deep"
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0), without recursion; stops counting
+    past MAX_JSON_DEPTH."""
+    if not isinstance(value, (dict, list)):
+        return 0
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            break
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return deepest
 
 
 class ApiRoute(APIRoute):
