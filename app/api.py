@@ -12,6 +12,7 @@ from app.ingestion.router import router as ingestion_router
 from app.rows.router import router as rows_router
 from app.status.router import router as status_router
 from app.summary.router import router as summary_router
+from app.usage.router import router as usage_router
 from app.widgets.router import router as widgets_router
 
 api_router = APIRouter(
@@ -21,6 +22,7 @@ api_router = APIRouter(
 )
 for router in (
     status_router,
+    usage_router,
     ingestion_router,
     data_items_router,
     fields_router,

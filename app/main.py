@@ -11,6 +11,7 @@ from pathlib import Path
 import anyio
 import fastapi_offline
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -22,6 +23,7 @@ from app.core import error_handlers
 from app.core.config import Settings, get_settings, spool_dir
 from app.core.database import DatabaseHandle, open_database
 from app.core.db import create_engine, create_sessionmaker
+from app.core.headers import ResponseHeadersMiddleware
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.core.migrate import migrate
@@ -48,15 +50,15 @@ widgets over them.
 "request_id": "..."}`. Paths work with and without the trailing slash.
 """
 
-_DOCS_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; frame-ancestors 'none'"
-    ),
-}
+# Headers a browser client may read on a cross-origin response (when CORS_ORIGINS is set).
+_CORS_EXPOSED = [
+    "X-Request-ID",
+    "Retry-After",
+    "Content-Disposition",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+]
 
 
 def _lifespan(
@@ -110,8 +112,7 @@ def _add_docs(app: FastAPI, settings: Settings) -> None:
             swagger_favicon_url=f"{root}/docs-static/favicon.png",
             swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
         )
-        page.headers.update(_DOCS_HEADERS)
-        return page
+        return page  # security headers: ResponseHeadersMiddleware (app/core/headers.py)
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
@@ -123,7 +124,6 @@ def _add_docs(app: FastAPI, settings: Settings) -> None:
             redoc_favicon_url=f"{root}/docs-static/favicon.png",
             with_google_fonts=False,
         )
-        page.headers.update(_DOCS_HEADERS)
         return page
 
 
@@ -154,6 +154,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
                 "description": "Dashboard widgets, their series, and the data to draw them.",
             },
             {"name": "status", "description": "Service status for API clients."},
+            {"name": "usage", "description": "What you store and how much you call the API."},
             {"name": "operations", "description": "Liveness and readiness, without a key."},
         ],
     )
@@ -163,7 +164,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(health_router)
     app.include_router(api_router)
     _add_docs(app, settings)
-    # Outermost first: request id/log/last-resort 500, body limit, slash normalisation.
+    # Outermost first: response headers (security, rate limit), request id/log/last-resort 500,
+    # CORS (when CORS_ORIGINS is set), body limit and read timeout, slash normalisation.
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(
         BodySizeLimitMiddleware,
@@ -171,7 +173,17 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         json_limit=settings.max_json_bytes,
         read_timeout=settings.body_read_timeout,
     )
+    if origins := [o.strip() for o in settings.cors_origins.split(",") if o.strip()]:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["X-Api-Key", "Content-Type", "X-Request-ID"],
+            expose_headers=_CORS_EXPOSED,
+            max_age=600,
+        )
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(ResponseHeadersMiddleware)
     return app
 
 

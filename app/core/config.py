@@ -105,6 +105,22 @@ class Settings(BaseSettings):
             "slower: 408 and the connection is closed. 0 turns it off."
         ),
     )
+    rate_limit_per_minute: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Requests per API key per minute (a fixed window, counted in PostgreSQL so every "
+            "replica shares it); over it: 429. 0 (the default) turns it off; requests are "
+            "counted either way (GET /api/v1/usage/)."
+        ),
+    )
+    cors_origins: str = Field(
+        default="",
+        description=(
+            "Browser origins allowed to call the API (comma-separated, e.g. "
+            "https://app.example.com; * for any). Empty (the default): CORS is off."
+        ),
+    )
     max_upload_rows: int = Field(
         default=5_000_000, ge=1, description="Most data rows accepted in one uploaded file."
     )

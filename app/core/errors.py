@@ -71,6 +71,11 @@ class PayloadTooLarge(AppError):
     code = ErrorCode.PAYLOAD_TOO_LARGE
 
 
+class RateLimited(AppError):
+    status_code = 429
+    code = ErrorCode.RATE_LIMITED
+
+
 class ServiceUnavailable(AppError):
     status_code = 503
     code = ErrorCode.DATABASE_UNAVAILABLE

@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import unquote_plus
 
 import anyio
 from starlette.datastructures import Headers, MutableHeaders
@@ -21,12 +22,19 @@ access_log = logging.getLogger("app.access")
 error_log = logging.getLogger("app.error")
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
-_SECRET_QUERY_RE = re.compile(r"(?i)(^|&)(api_key|x-api-key)=[^&]*")
+_SECRET_NAMES = {"api_key", "x-api-key"}
 
 
 def redact_query(query: str) -> str:
-    """The query string with API keys replaced, for logs."""
-    return _SECRET_QUERY_RE.sub(r"\1\2=[redacted]", query)
+    """The query string with API keys replaced, for logs. Names are compared as the app reads
+    them (percent-decoded: `api%5Fkey=` is the key too), whatever their case."""
+    parts = []
+    for part in query.split("&"):
+        name, eq, _ = part.partition("=")
+        if eq and unquote_plus(name).strip().lower() in _SECRET_NAMES:
+            part = f"{name}=[redacted]"
+        parts.append(part)
+    return "&".join(parts)
 
 
 def error_envelope(

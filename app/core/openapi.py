@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from app.core.routing import API_PREFIX
 from app.core.schemas import ErrorBody
 
 _DESCRIPTIONS = {
@@ -15,9 +16,16 @@ _DESCRIPTIONS = {
     401: "Missing or unknown API key.",
     404: "No such resource for this account.",
     405: "Method not allowed on this path.",
+    408: "The request body did not arrive in time (BODY_READ_TIMEOUT between two reads).",
     413: "Body larger than the configured limit.",
-    429: "Too many requests for this key.",
+    429: "Too many requests for this key (RATE_LIMIT_PER_MINUTE); see `Retry-After`.",
     503: "The database is unavailable; retry.",
+}
+
+_RATE_HEADERS = {
+    "X-RateLimit-Limit": "Requests allowed per minute for this key (when a limit is set).",
+    "X-RateLimit-Remaining": "Requests left in the current minute.",
+    "X-RateLimit-Reset": "When the current minute ends, in Unix seconds.",
 }
 
 
@@ -47,14 +55,37 @@ def install_openapi(app: FastAPI) -> None:
             servers=app.servers,
         )
         error_ref = {"$ref": "#/components/schemas/ErrorBody"}
-        for operations in schema.get("paths", {}).values():
+
+        def error(status: int) -> dict[str, Any]:
+            return {
+                "description": _DESCRIPTIONS[status],
+                "content": {"application/json": {"schema": error_ref}},
+            }
+
+        for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
                 responses = operation.get("responses", {})
                 if responses.pop("422", None) is not None and "400" not in responses:
-                    responses["400"] = {
-                        "description": _DESCRIPTIONS[400],
-                        "content": {"application/json": {"schema": error_ref}},
-                    }
+                    responses["400"] = error(400)
+                if not path.startswith(API_PREFIX):
+                    continue
+                # What any API request may get besides its own answers: the rate limit, the
+                # database being away, and for a body, its size limit and read timeout.
+                statuses = [429, 503] + ([408, 413] if "requestBody" in operation else [])
+                for status in statuses:
+                    responses.setdefault(str(status), error(status))
+                responses["429"].setdefault("headers", {})["Retry-After"] = {
+                    "description": "Seconds until the key may send again.",
+                    "schema": {"type": "integer"},
+                }
+                for code, response in responses.items():
+                    if code.startswith("2") or code == "429":
+                        response.setdefault("headers", {}).update(
+                            {
+                                name: {"description": text, "schema": {"type": "integer"}}
+                                for name, text in _RATE_HEADERS.items()
+                            }
+                        )
         components = schema.get("components", {}).get("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             components.pop(unused, None)

@@ -1,5 +1,6 @@
 """Every ORM model, imported in one place: this module's `Base.metadata` is Alembic's target."""
 
+from app.models.access import ApiKeyUsage
 from app.models.account import Account, ApiKey
 from app.models.base import Base
 from app.models.data_item import DataItem, ReferenceFile, ReferenceFileChunk
@@ -12,6 +13,7 @@ __all__ = [
     "FIELD_TYPES",
     "Account",
     "ApiKey",
+    "ApiKeyUsage",
     "Base",
     "DataItem",
     "Field",

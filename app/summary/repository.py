@@ -166,12 +166,16 @@ async def compute(
 
 
 async def save_if_unchanged(
-    conn: AsyncConnection, field_id: int, generation: int, values: dict[str, Any]
+    conn: AsyncConnection, item_id: int, field_id: int, generation: int, values: dict[str, Any]
 ) -> bool:
     """Store recomputed statistics unless a write changed the field since the snapshot."""
     result = await conn.execute(
         update(FieldStats)
-        .where(FieldStats.field_id == field_id, FieldStats.generation == generation)
+        .where(
+            FieldStats.data_item_id == item_id,
+            FieldStats.field_id == field_id,
+            FieldStats.generation == generation,
+        )
         .values(**values, stale=False)
     )
     return bool(result.rowcount)

@@ -231,7 +231,7 @@ async def current_stats(engine: AsyncEngine, item_id: int) -> tuple[int, dict[in
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         for fid, generation in recomputed.items():
             if generation >= 0 and not await stats_sql.save_if_unchanged(
-                conn, fid, generation, stats[fid]
+                conn, item_id, fid, generation, stats[fid]
             ):
                 log.debug("statistics of field %s changed while recomputing", fid)
         await conn.commit()

@@ -179,7 +179,7 @@ async def test_a_write_during_a_recomputation_is_not_lost(
     await bulk(api, sales, [{"region": "y"}])
     async with engine.begin() as conn:
         saved = await stats_sql.save_if_unchanged(
-            conn, int(sales.f["Region"]), stale.generation, values
+            conn, sales.id, int(sales.f["Region"]), stale.generation, values
         )
     assert saved is False
     assert by_label(await summary(api, sales.id))["Region"]["unique_count"] == 2
