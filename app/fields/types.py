@@ -75,11 +75,15 @@ def canonical_decimal(value: Decimal) -> Decimal:
         raise CellError("is not a finite number")
     if value.is_zero():
         return Decimal(0)
-    if len(value.as_tuple().digits) > MAX_DECIMAL_CHARS:
+    digits = len(value.as_tuple().digits)
+    if digits > MAX_DECIMAL_CHARS:
         raise CellError(f"has more than {MAX_DECIMAL_CHARS} digits")
-    with localcontext() as ctx:
-        ctx.prec = MAX_DECIMAL_CHARS + 10  # normalize() must never round
+    if digits <= 28:  # the default context's precision: normalize() is exact
         value = value.normalize()
+    else:
+        with localcontext() as ctx:
+            ctx.prec = MAX_DECIMAL_CHARS + 10  # normalize() must never round
+            value = value.normalize()
     # keep the plain-notation text bounded (1e999999 would be a million characters)
     if (
         abs(value.adjusted()) > MAX_DECIMAL_CHARS
@@ -349,8 +353,12 @@ REGISTRY: dict[FieldType, FieldTypeSpec] = {
 }
 
 
+_BY_NAME: dict[str, FieldTypeSpec] = {kind.value: type_spec for kind, type_spec in REGISTRY.items()}
+
+
 def spec(field_type: FieldType | str) -> FieldTypeSpec:
-    return REGISTRY[FieldType(field_type)]
+    found = _BY_NAME.get(field_type)  # a StrEnum member hashes like its value
+    return found if found is not None else REGISTRY[FieldType(field_type)]
 
 
 def from_stored_json(field_type: FieldType | str, value: Any) -> Stored:

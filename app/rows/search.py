@@ -14,6 +14,8 @@ locale such as C.UTF-8 folds É/é and Cyrillic).
 
 from __future__ import annotations
 
+import re
+
 from app.rows.repository import SEARCH_TEXT
 
 MAX_SEARCH_CHARS = 1_000
@@ -51,8 +53,11 @@ def like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f]")
+
+
 def has_control_chars(text: str) -> bool:
-    return any(ord(ch) < 0x20 for ch in text)
+    return _CONTROL.search(text) is not None
 
 
 def needs_exact_check(term: str) -> bool:
