@@ -12,6 +12,7 @@ from app.ingestion.router import router as ingestion_router
 from app.rows.router import router as rows_router
 from app.status.router import router as status_router
 from app.summary.router import router as summary_router
+from app.transfer.router import router as transfer_router
 from app.usage.router import router as usage_router
 from app.widgets.router import router as widgets_router
 
@@ -29,5 +30,6 @@ for router in (
     rows_router,
     summary_router,
     widgets_router,
+    transfer_router,
 ):
     api_router.include_router(router)

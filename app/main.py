@@ -153,6 +153,10 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
                 "name": "widgets",
                 "description": "Dashboard widgets, their series, and the data to draw them.",
             },
+            {
+                "name": "transfer",
+                "description": "Export rows, copy items, move items between deployments.",
+            },
             {"name": "status", "description": "Service status for API clients."},
             {"name": "usage", "description": "What you store and how much you call the API."},
             {"name": "operations", "description": "Liveness and readiness, without a key."},

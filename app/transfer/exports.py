@@ -1,0 +1,228 @@
+"""Row exports: which rows (search, filter and sort compiled by app/rows), and the CSV and JSON
+bodies, streamed from a snapshot on a connection of their own.
+
+CSV is PostgreSQL's own: `COPY (SELECT "values"->>'101', … ORDER BY …) TO STDOUT (FORMAT csv)`,
+passed on chunk by chunk; its quoting is RFC 4180's (a field is quoted when it holds a comma, a
+quote, CR or LF; quotes are doubled), and the record ends are turned from LF into CRLF on the
+way (outside quoted fields only). Cells are the stored values as text: decimals in their exact
+canonical form, dates `YYYY-MM-DD[THH:MM:SS[.ffffff]]`, booleans `true`/`false`, empty cells
+empty. The header row is written here (labels can be longer than SQL identifiers).
+
+JSON is an array of row objects keyed by field label, in field order, every label present (null
+where empty); each object is rendered by PostgreSQL from the stored document, so numbers are the
+stored exact values.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import unicodedata
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing, asynccontextmanager
+from urllib.parse import quote
+
+import anyio
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.core.errors import BadRequest
+from app.core.schemas import text_problem
+from app.models import DataItem, Field
+from app.rows import filters
+from app.rows.search import MAX_SEARCH_CHARS, search_condition
+from app.transfer.repository import FieldInfo, ItemInfo, Selection, SnapshotReader
+
+UTF8_BOM = b"\xef\xbb\xbf"
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+class ItemGone(Exception):
+    """The item was deleted between the request and its streamed body (the response, already
+    started, is cut off: the client sees an incomplete download, never a short file)."""
+
+
+def row_selection(
+    item: DataItem,
+    fields: Sequence[Field],
+    *,
+    search: str | None,
+    filter_json: str | None,
+    sort: str | None,
+) -> Selection:
+    """The rows `GET …/rows/` would list with the same `search`, `filter` and `sort`; a 400 for
+    the same bad input."""
+    by_id = {f.id: f for f in fields}
+    where: list[str] = []
+    params: dict[str, object] = {}
+    if filter_json:
+        bound = filters.SqlParams("flt")
+        condition = filters.compile_filter(filters.parse_filter(filter_json), by_id, bound)
+        if condition:
+            where.append(f"AND {condition}")
+            params.update(bound.values)
+    if search:
+        if len(search) > MAX_SEARCH_CHARS:
+            raise BadRequest(f"`search` is longer than {MAX_SEARCH_CHARS} characters.")
+        if problem := text_problem(search):
+            raise BadRequest(f"`search` {problem}.")
+        sql, search_params = search_condition(search, escapes=item.has_control_chars)
+        where.append(sql)
+        params.update(search_params)
+    order = ""
+    if sort:
+        bound = filters.SqlParams("srt")
+        order = filters.compile_sort(sort, by_id, bound)
+        params.update(bound.values)
+    return Selection(where=" ".join(where), params=params, order=order)
+
+
+# --------------------------------------------------------------------------------- names
+
+
+def download_name(data_name: str, extension: str) -> str:
+    """`<item name>.<extension>`, without path separators or control characters."""
+    name = re.sub(r"[\\/]+", "-", data_name)
+    name = "".join(ch for ch in name if ch.isprintable()).strip(" .") or "data"
+    return f"{name[:200]}.{extension}"
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with an ASCII `filename` for old clients and the exact name as RFC 5987
+    `filename*` (UTF-8, percent-encoded) for the others."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    ascii_name = re.sub(r"[^A-Za-z0-9 ._()\-]", "_", ascii_name).strip() or "download"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+# ------------------------------------------------------------------------------ snapshot
+
+
+@asynccontextmanager
+async def open_snapshot(
+    engine: AsyncEngine, account_id: int, item_id: int
+) -> AsyncIterator[tuple[SnapshotReader, ItemInfo, list[FieldInfo]]]:
+    """A REPEATABLE READ transaction on a connection of its own, with the item (still the
+    account's) and its fields. A body abandoned midway (the client went away) invalidates the
+    connection rather than return it to the pool in an unknown state."""
+    conn = await engine.connect().start()
+    abandoned = True
+    try:
+        await conn.execution_options(isolation_level="REPEATABLE READ")
+        await conn.begin()
+        reader = SnapshotReader(conn, account_id, item_id)
+        item = await reader.item()
+        if item is None:
+            raise ItemGone(f"data item {item_id} is gone")
+        yield reader, item, await reader.fields()
+        abandoned = False
+    except Exception:
+        abandoned = False  # an error, not an abandoned stream: the connection is usable
+        raise
+    finally:
+        with anyio.CancelScope(shield=True):
+            try:
+                if abandoned:
+                    await conn.invalidate()
+                else:
+                    await conn.rollback()  # read only: nothing to keep
+            finally:
+                await conn.close()
+
+
+# ----------------------------------------------------------------------------------- CSV
+
+
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
+class CrlfRecords:
+    """LF record ends of PostgreSQL's CSV output as CRLF (RFC 4180), across chunk boundaries.
+    A quote opens or closes a quoted field, a doubled quote does both, so the parity of the
+    quotes seen so far says whether a newline ends a record or belongs to a value."""
+
+    def __init__(self) -> None:
+        self.quoted = False
+        self.after_cr = False  # servers on Windows already write CRLF
+
+    def feed(self, chunk: bytes) -> bytes:
+        parts = chunk.split(b'"')
+        for i, part in enumerate(parts):
+            if i:
+                self.quoted = not self.quoted
+                self.after_cr = False
+            if self.quoted or not part:
+                continue
+            if b"\r" in part or self.after_cr:
+                fixed = _BARE_LF.sub(b"\r\n", part)
+                if self.after_cr and part.startswith(b"\n"):
+                    fixed = fixed[1:]  # the CR ended the previous chunk
+            else:
+                fixed = part.replace(b"\n", b"\r\n")
+            self.after_cr = part.endswith(b"\r")
+            parts[i] = fixed
+        return b'"'.join(parts)
+
+
+def header_line(labels: Sequence[str]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(labels)
+    return out.getvalue().encode("utf-8")
+
+
+def _cells(fields: Sequence[FieldInfo]) -> str:
+    return ", ".join(f"(\"values\"->>'{int(f.id)}')" for f in fields)
+
+
+async def csv_body(
+    engine: AsyncEngine, account_id: int, item_id: int, selection: Selection, *, bom: bool
+) -> AsyncGenerator[bytes, None]:
+    async with open_snapshot(engine, account_id, item_id) as (reader, _, fields):
+        if not fields:  # no columns: a CSV cannot hold rows of nothing
+            yield UTF8_BOM if bom else b""
+            return
+        yield (UTF8_BOM if bom else b"") + header_line([f.field_label for f in fields])
+        records = CrlfRecords()
+        async with aclosing(reader.copy_csv(_cells(fields), selection)) as chunks:
+            async for chunk in chunks:
+                yield records.feed(chunk)
+
+
+# ---------------------------------------------------------------------------------- JSON
+
+
+def json_object_sql(fields: Sequence[FieldInfo]) -> tuple[str, dict[str, object]]:
+    """SQL rendering a row as a JSON object keyed by label, in field order, null where empty;
+    the labels' JSON (with `"…":`) is bound, the values are PostgreSQL's jsonb text."""
+    if not fields:
+        return "'{}'", {}
+    parts: list[str] = []
+    params: dict[str, object] = {}
+    for i, f in enumerate(fields):
+        name = f"lab{i}"
+        params[name] = ("{" if i == 0 else ",") + json.dumps(f.field_label, ensure_ascii=False)
+        parts.append(f":{name} || ':' || COALESCE((\"values\"->'{int(f.id)}')::text, 'null')")
+    return "(" + " || ".join(parts) + " || '}')", params
+
+
+async def json_body(
+    engine: AsyncEngine, account_id: int, item_id: int, selection: Selection
+) -> AsyncGenerator[bytes, None]:
+    async with open_snapshot(engine, account_id, item_id) as (reader, _, fields):
+        sql, labels = json_object_sql(fields)
+        selection = Selection(
+            where=selection.where, params=selection.bound(**labels), order=selection.order
+        )
+        yield b"["
+        first = True
+        async with aclosing(reader.batches(sql, selection)) as batches:
+            async for batch in batches:
+                lines = ",\n".join(str(row[0]) for row in batch)
+                yield (("\n" if first else ",\n") + lines).encode("utf-8")
+                first = False
+        yield b"\n]\n"

@@ -1,0 +1,390 @@
+"""SQL of exports, copies and bundles.
+
+`SnapshotReader` reads one item on a connection of its own (the streams outlive the request's
+session), inside one REPEATABLE READ transaction, so the fields, widgets and every row come from
+the same moment. Every statement is keyed by the item, which is checked against the account
+first.
+
+`TransferRepository` writes a copy or an imported bundle in the request's transaction. The copy's
+statements read the source item and write the new one, each keyed by those two ids; the only
+statement that touches rows of two items is the one INSERT … SELECT that copies the rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import anyio
+from sqlalchemy import Table, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.models import DataItem, Field, FieldStats, Widget, WidgetSeries
+from app.rows import partitions
+
+BATCH_ROWS = 5_000
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    id: int
+    data_name: str
+    data_description: str
+    row_count: int
+    next_row_ref: int
+    has_control_chars: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    id: int
+    field_label: str
+    field_type: str
+    field_order: int
+    field_required: bool
+    field_instructions: str
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which rows, in which order: SQL fragments over `"values"` with their bound values (from
+    app/rows' filter, sort and search compilers)."""
+
+    where: str = ""  # "AND …" conditions, or ""
+    params: Mapping[str, object] | None = None
+    order: str = ""  # an ORDER BY list; row_ref is always appended
+
+    @property
+    def order_by(self) -> str:
+        return f"{self.order}, row_ref" if self.order else "row_ref"
+
+    def bound(self, **extra: object) -> dict[str, object]:
+        return {**(self.params or {}), **extra}
+
+
+WIDGET_COLUMNS = (
+    "title",
+    "description",
+    "chart_type",
+    "widget_order",
+    "widget_size",
+    "label_field_id",
+    "date_grouping",
+    "sort_direction",
+    "row_limit",
+    "filter_config",
+    "chart_options",
+)
+SERIES_COLUMNS = ("value_field_id", "aggregation", "label", "series_order", "color")
+
+
+@dataclass
+class WidgetSpec:
+    """A widget with its series as stored (column names of `widgets` / `widget_series`)."""
+
+    values: dict[str, Any]
+    series: list[dict[str, Any]]
+
+
+# ----------------------------------------------------------------------- reading a snapshot
+
+
+class SnapshotReader:
+    def __init__(self, conn: AsyncConnection, account_id: int, item_id: int) -> None:
+        self.conn = conn
+        self.account_id = int(account_id)
+        self.item_id = int(item_id)
+
+    async def item(self) -> ItemInfo | None:
+        stmt = select(
+            DataItem.id,
+            DataItem.data_name,
+            DataItem.data_description,
+            DataItem.row_count,
+            DataItem.next_row_ref,
+            DataItem.has_control_chars,
+            DataItem.created_at,
+            DataItem.updated_at,
+        ).where(DataItem.id == self.item_id, DataItem.account_id == self.account_id)
+        row = (await self.conn.execute(stmt)).one_or_none()
+        return None if row is None else ItemInfo(*row)
+
+    async def fields(self) -> list[FieldInfo]:
+        stmt = (
+            select(
+                Field.id,
+                Field.field_label,
+                Field.field_type,
+                Field.field_order,
+                Field.field_required,
+                Field.field_instructions,
+            )
+            .where(Field.data_item_id == self.item_id)
+            .order_by(Field.field_order, Field.id)
+        )
+        return [FieldInfo(*row) for row in await self.conn.execute(stmt)]
+
+    async def widgets(self) -> list[WidgetSpec]:
+        return await read_widgets(self.conn, self.item_id)
+
+    async def count(self, selection: Selection) -> int:
+        result = await self.conn.execute(
+            text(f"SELECT count(*) FROM rows WHERE data_item_id = :item {selection.where}"),
+            selection.bound(item=self.item_id),
+        )
+        return int(result.scalar_one())
+
+    async def batches(
+        self, columns: str, selection: Selection, *, size: int = BATCH_ROWS
+    ) -> AsyncGenerator[Sequence[Sequence[Any]], None]:
+        """The selected rows' `columns` (SQL over `"values"` and `row_ref`), `size` at a time,
+        through a server-side cursor."""
+        result = await self.conn.stream(
+            text(
+                f"SELECT {columns} FROM rows WHERE data_item_id = :item {selection.where} "
+                f"ORDER BY {selection.order_by}"
+            ),
+            selection.bound(item=self.item_id),
+            execution_options={"yield_per": size},
+        )
+        try:
+            async for batch in result.partitions(size):
+                yield batch
+        finally:
+            with anyio.CancelScope(shield=True):
+                await result.close()
+
+    async def copy_csv(self, columns: str, selection: Selection) -> AsyncGenerator[bytes, None]:
+        """PostgreSQL's own CSV of the selected rows' `columns`: `COPY (SELECT …) TO STDOUT`,
+        chunk by chunk as the server sends it. A bounded queue carries the chunks: while the
+        consumer is slow, the driver stops reading and the server waits."""
+        query = text(
+            f"SELECT {columns} FROM rows WHERE data_item_id = :item {selection.where} "
+            f"ORDER BY {selection.order_by}"
+        )
+        compiled = query.compile(dialect=self.conn.dialect)
+        params = selection.bound(item=self.item_id)
+        args = [params[name] for name in compiled.positiontup or ()]
+        raw = await self.conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
+
+        async def sink(chunk: bytes) -> None:
+            await queue.put(bytes(chunk))
+
+        async def run() -> None:
+            try:
+                await driver.copy_from_query(compiled.string, *args, output=sink, format="csv")
+            finally:
+                await queue.put(None)
+
+        task = asyncio.ensure_future(run())
+        try:
+            while (chunk := await queue.get()) is not None:
+                yield chunk
+            await task  # its error, if it failed
+        finally:
+            if not task.done():
+                task.cancel()
+                with anyio.CancelScope(shield=True), contextlib.suppress(BaseException):
+                    await task
+
+    async def unsafe_excel_dates(self, field_ids: Sequence[int], selection: Selection) -> set[int]:
+        """Date fields with a value an Excel date cell cannot give back exactly: before
+        1900-03-01 (Excel's calendar is wrong before then), a fraction finer than milliseconds,
+        or a time of exactly midnight (which reads back as a plain date)."""
+        if not field_ids:
+            return set()
+        checks = []
+        for fid in field_ids:
+            v = f"(\"values\"->>'{int(fid)}')"
+            checks.append(
+                f"bool_or({v} COLLATE \"C\" < '1900-03-01' OR {v} ~ '\\.[0-9]{{4}}' "
+                f"OR {v} LIKE '%T00:00:00')"
+            )
+        result = await self.conn.execute(
+            text(
+                f"SELECT {', '.join(checks)} FROM rows WHERE data_item_id = :item {selection.where}"
+            ),
+            selection.bound(item=self.item_id),
+        )
+        row = result.one()
+        return {fid for fid, unsafe in zip(field_ids, row, strict=True) if unsafe}
+
+
+async def read_widgets(conn: AsyncConnection, item_id: int) -> list[WidgetSpec]:
+    """An item's widgets in widget order, each with its series in series order."""
+    widget_table = Widget.__table__
+    series_table = WidgetSeries.__table__
+    rows = (
+        await conn.execute(
+            select(widget_table.c.id, *(widget_table.c[c] for c in WIDGET_COLUMNS))
+            .where(widget_table.c.data_item_id == item_id)
+            .order_by(widget_table.c.widget_order, widget_table.c.id)
+        )
+    ).all()
+    specs: dict[int, WidgetSpec] = {
+        int(r[0]): WidgetSpec(dict(zip(WIDGET_COLUMNS, r[1:], strict=True)), []) for r in rows
+    }
+    if specs:
+        series = await conn.execute(
+            select(series_table.c.widget_id, *(series_table.c[c] for c in SERIES_COLUMNS))
+            .join(widget_table, widget_table.c.id == series_table.c.widget_id)
+            .where(widget_table.c.data_item_id == item_id)
+            .order_by(series_table.c.widget_id, series_table.c.series_order, series_table.c.id)
+        )
+        for r in series:
+            specs[int(r[0])].series.append(dict(zip(SERIES_COLUMNS, r[1:], strict=True)))
+    return list(specs.values())
+
+
+# ------------------------------------------------------------------------------- writing
+
+
+def rekey_expression(pairs: Sequence[tuple[int, int]]) -> str:
+    """SQL turning a row document keyed by old field ids into one keyed by new ids (absent keys
+    stay absent). Ids are integers, safe to write into the statement."""
+    if not pairs:
+        return "'{}'::jsonb"
+    groups = [pairs[i : i + 50] for i in range(0, len(pairs), 50)]  # 100 arguments at most
+    objects = [
+        "jsonb_build_object("
+        + ", ".join(f"'{int(new)}', \"values\"->'{int(old)}'" for old, new in group)
+        + ")"
+        for group in groups
+    ]
+    return f"jsonb_strip_nulls({' || '.join(objects)})"
+
+
+class TransferRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def lock_source(self, account_id: int, item_id: int) -> bool:
+        """Hold off writers of the source item (they update its row first) until this
+        transaction ends, so fields, rows, statistics and widgets are copied as of one moment."""
+        result = await self.conn.execute(
+            text("SELECT 1 FROM data_items WHERE id = :item AND account_id = :account FOR SHARE"),
+            {"item": int(item_id), "account": int(account_id)},
+        )
+        return result.scalar_one_or_none() is not None
+
+    async def copy_rows(self, source: int, target: int, pairs: Sequence[tuple[int, int]]) -> int:
+        """Every row of `source` into the (detached) partition of `target`: same row refs,
+        values re-keyed to the new field ids, in one statement."""
+        result = await self.conn.execute(
+            text(
+                f'INSERT INTO {partitions.partition_table(target)} (data_item_id, row_ref, "values") '
+                f"SELECT {int(target)}, row_ref, {rekey_expression(pairs)} "
+                "FROM rows WHERE data_item_id = :source"
+            ),
+            {"source": int(source)},
+        )
+        return int(result.rowcount)
+
+    async def copy_stats(self, source: int, target: int, pairs: Sequence[tuple[int, int]]) -> None:
+        """The source fields' statistics onto the new fields (stale ones stay stale)."""
+        if not pairs:
+            return
+        skip = {"field_id", "data_item_id", "generation"}
+        columns = [c.name for c in FieldStats.__table__.columns if c.name not in skip]
+        assignments = ", ".join(f"{c} = s.{c}" for c in columns)
+        await self.conn.execute(
+            text(
+                f"""
+                UPDATE field_stats t SET {assignments}, generation = t.generation + 1
+                FROM field_stats s
+                JOIN unnest(CAST(:old AS bigint[]), CAST(:new AS bigint[])) AS m(old_id, new_id)
+                  ON s.field_id = m.old_id
+                WHERE s.data_item_id = :source AND t.data_item_id = :target
+                  AND t.field_id = m.new_id
+                """
+            ),
+            {
+                "source": int(source),
+                "target": int(target),
+                "old": [old for old, _ in pairs],
+                "new": [new for _, new in pairs],
+            },
+        )
+
+    async def set_counters(
+        self, item_id: int, *, next_row_ref: int, row_count: int, has_control_chars: bool
+    ) -> None:
+        await self.conn.execute(
+            text(
+                "UPDATE data_items SET next_row_ref = :next, row_count = :rows, "
+                "has_control_chars = :ctl, updated_at = now() WHERE id = :item"
+            ),
+            {
+                "item": int(item_id),
+                "next": next_row_ref,
+                "rows": row_count,
+                "ctl": has_control_chars,
+            },
+        )
+
+    async def add_widgets(self, item_id: int, widgets: Sequence[WidgetSpec]) -> None:
+        widget_table = cast(Table, Widget.__table__)
+        series_table = cast(Table, WidgetSeries.__table__)
+        for spec in widgets:
+            widget_id = (
+                await self.conn.execute(
+                    insert(widget_table)
+                    .values(data_item_id=int(item_id), **spec.values)
+                    .returning(widget_table.c.id)
+                )
+            ).scalar_one()
+            if spec.series:
+                await self.conn.execute(
+                    insert(series_table), [{"widget_id": widget_id, **s} for s in spec.series]
+                )
+
+    async def copy_reference_files(self, source: int, target: int) -> None:
+        """The source's files, bytes included (chunk by chunk inside the server)."""
+        files = await self.conn.execute(
+            text("SELECT id FROM reference_files WHERE data_item_id = :source ORDER BY id"),
+            {"source": int(source)},
+        )
+        for (old_id,) in files.all():
+            new_id = (
+                await self.conn.execute(
+                    text(
+                        """
+                        INSERT INTO reference_files
+                            (data_item_id, filename, content_type, size_bytes, sha256, created_at)
+                        SELECT :target, filename, content_type, size_bytes, sha256, created_at
+                        FROM reference_files WHERE id = :old AND data_item_id = :source
+                        RETURNING id
+                        """
+                    ),
+                    {"target": int(target), "old": old_id, "source": int(source)},
+                )
+            ).scalar_one()
+            await self.conn.execute(
+                text(
+                    "INSERT INTO reference_file_chunks (file_id, seq, data) "
+                    "SELECT :new, seq, data FROM reference_file_chunks WHERE file_id = :old"
+                ),
+                {"new": new_id, "old": old_id},
+            )
+
+    async def write_rows(self, item_id: int, records: Sequence[tuple[int, str]]) -> None:
+        """(row_ref, document) pairs into the item's partition with binary COPY."""
+        raw = await self.conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        item = int(item_id)
+        await driver.copy_records_to_table(
+            f"p{item}",
+            schema_name=partitions.SCHEMA,
+            columns=["data_item_id", "row_ref", "values"],
+            records=[(item, ref, doc) for ref, doc in records],
+        )

@@ -1,0 +1,161 @@
+"""Transfer rules the router calls: what a download is (body, type, headers), where the bundle
+to import comes from, and the import and copy entry points."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import anyio
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect
+
+from app.accounts.service import AuthenticatedAccount
+from app.core.errors import BadRequest, ErrorCode
+from app.core.schemas import text_problem
+from app.models import DataItem, Field
+from app.transfer import bundles, copying, exports, xlsx
+from app.transfer.schemas import CopyRequest, ExportFormat
+
+BUNDLE_FILE_FIELD = "bundle_file"
+
+
+@dataclass
+class Download:
+    body: AsyncIterator[bytes]
+    media_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _headers(filename: str, size: int | None = None) -> dict[str, str]:
+    headers = {
+        "Content-Disposition": exports.content_disposition(filename),
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if size is not None:
+        headers["Content-Length"] = str(size)
+    return headers
+
+
+async def export_rows(
+    session: AsyncSession,
+    account: AuthenticatedAccount,
+    item: DataItem,
+    fields: Sequence[Field],
+    *,
+    engine: AsyncEngine,
+    export_format: ExportFormat,
+    search: str | None,
+    filter_json: str | None,
+    sort: str | None,
+    bom: bool,
+    workdir: Path,
+    limiter: anyio.CapacityLimiter,
+) -> Download:
+    selection = exports.row_selection(
+        item, fields, search=search, filter_json=filter_json, sort=sort
+    )
+    filename = exports.download_name(item.data_name, export_format.value)
+    media_type = exports.MEDIA_TYPES[export_format.value]
+    if export_format is ExportFormat.XLSX:
+        await session.commit()  # no transaction left open while the workbook is built
+        built = await xlsx.build(
+            engine, account.id, item.id, selection, workdir=workdir, limiter=limiter
+        )
+        return Download(built.chunks(), media_type, _headers(filename, built.size))
+    if export_format is ExportFormat.JSON:
+        body = exports.json_body(engine, account.id, item.id, selection)
+    else:
+        body = exports.csv_body(engine, account.id, item.id, selection, bom=bom)
+    return Download(body, media_type, _headers(filename))
+
+
+def bundle_download(engine: AsyncEngine, account: AuthenticatedAccount, item: DataItem) -> Download:
+    return Download(
+        bundles.bundle_body(engine, account.id, item.id),
+        "application/json",
+        _headers(exports.download_name(item.data_name, "bundle.json")),
+    )
+
+
+async def copy_item(
+    session: AsyncSession,
+    account: AuthenticatedAccount,
+    item: DataItem,
+    payload: CopyRequest | None,
+) -> DataItem:
+    return await copying.copy_item(session, account, item, payload or CopyRequest())
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+@asynccontextmanager
+async def bundle_source(request: Request) -> AsyncIterator[IO[bytes]]:
+    """The bundle to import: the JSON body itself (up to MAX_JSON_BYTES), or the file
+    `bundle_file` of a multipart upload (up to MAX_UPLOAD_BYTES, spooled to disk)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if _is_json(content_type):
+        yield io.BytesIO(await request.body())
+        return
+    if content_type != "multipart/form-data":
+        raise BadRequest(
+            "Send the bundle as the request body (Content-Type: application/json) or as the "
+            f"file `{BUNDLE_FILE_FIELD}` of a multipart/form-data upload.",
+            code=ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        )
+    try:
+        form = await request.form(max_files=1, max_fields=0)
+    except (MultiPartException, StarletteHTTPException) as exc:
+        detail = getattr(exc, "message", None) or getattr(exc, "detail", "")
+        if isinstance(exc, StarletteHTTPException) and exc.status_code == 413:
+            raise
+        raise BadRequest(f"The multipart body cannot be read: {detail}") from None
+    except ClientDisconnect:
+        raise BadRequest("The client disconnected during the upload.") from None
+    try:
+        upload = form.get(BUNDLE_FILE_FIELD)
+        unexpected = [k for k in form if k != BUNDLE_FILE_FIELD]
+        if unexpected or not isinstance(upload, UploadFile):
+            raise BadRequest(
+                f"Send the bundle as the file `{BUNDLE_FILE_FIELD}` (and nothing else).",
+                details=[{"field": BUNDLE_FILE_FIELD, "message": "is required"}],
+            )
+        yield upload.file
+    finally:
+        await form.close()
+
+
+def import_name(data_name: str | None) -> str | None:
+    if data_name is None:
+        return None
+    name = data_name.strip()
+    problem = "must not be empty" if not name else text_problem(name)
+    if problem:
+        raise BadRequest(
+            f"`data_name` {problem}.", details=[{"field": "data_name", "message": problem}]
+        )
+    return name
+
+
+async def import_bundle(
+    session: AsyncSession,
+    account: AuthenticatedAccount,
+    source: IO[bytes],
+    *,
+    data_name: str | None,
+    max_rows: int,
+) -> DataItem:
+    return await bundles.import_bundle(
+        session, account, source, data_name=import_name(data_name), max_rows=max_rows
+    )
