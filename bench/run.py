@@ -10,7 +10,9 @@ and the service on it, as `python -m app serve` in a subprocess, then times:
   queries  on the 1M-row item, next to the bare SQL answering the same question: page at offset 0
            and 900,000, search (rare / common / absent word), summary, bulk insert of 10,000
            rows through the API vs COPY of the same rows
-  widgets  bar chart (sum grouped by a char field) and line chart (by month) vs bare GROUP BY
+  widgets  bar chart (sum grouped by a char field) and line chart (by month) vs bare GROUP BY;
+           then CSV and JSON export of the 1M-row item vs COPY (SELECT …) TO STDOUT (with the
+           service's peak RSS growth), and a copy of the item (bench/bench_export.py)
 
 Usage:  make bench          (or: .venv/bin/python bench/run.py [--sections uploads,queries,widgets])
 Data:   the files of ../shared/bench/gen_data.py ($BENCH_DATA, default $TMPDIR/benchdata); generated
@@ -613,6 +615,10 @@ def bench_widgets(svc: Service, sql: SQL, item: int, repeat: int, dsn: str) -> N
         NOTES.append("widgets skipped: bench/bench_widgets.py not present")
         return
     for fig in bench_widgets.run(dsn, svc.base, svc.key, item, repeat=repeat):
+        record(Figure(**fig))
+    import bench_export  # exports of the same item next to COPY … TO STDOUT, and a copy of it
+
+    for fig in bench_export.run(dsn, svc.base, svc.key, item, repeat, pid=svc.proc.pid):
         record(Figure(**fig))
 
 
