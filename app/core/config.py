@@ -142,7 +142,8 @@ class Settings(BaseSettings):
         ge=1,
         description=(
             "Files parsed and loaded at once per process; more uploads wait their turn (each "
-            "holds its file's table in memory)."
+            "holds its file's table in memory). Also the bundles imported, and the xlsx "
+            "exports built, at once."
         ),
     )
     max_bulk_rows: int = Field(

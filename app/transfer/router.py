@@ -59,14 +59,14 @@ _EXPORT_CONTENT: dict[str, Any] = {
 }
 
 
-def _xlsx_limiter(request: Request) -> anyio.CapacityLimiter:
-    """Workbooks being built at once per process (each keeps a worker thread busy)."""
+def _xlsx_slots(request: Request) -> anyio.CapacityLimiter:
+    """Workbooks built at once per process (INGESTION_CONCURRENCY: heavy file work)."""
     state = request.app.state
-    limiter: anyio.CapacityLimiter | None = getattr(state, "xlsx_limiter", None)
-    if limiter is None:
-        limiter = anyio.CapacityLimiter(state.settings.ingestion_concurrency)
-        state.xlsx_limiter = limiter
-    return limiter
+    slots: anyio.CapacityLimiter | None = getattr(state, "xlsx_slots", None)
+    if slots is None:
+        slots = anyio.CapacityLimiter(state.settings.ingestion_concurrency)
+        state.xlsx_slots = slots
+    return slots
 
 
 @router.get(
@@ -117,7 +117,7 @@ async def export_rows(
         sort=sort,
         bom=bom,
         workdir=spool_dir(request.app.state.settings),
-        limiter=_xlsx_limiter(request),
+        xlsx_slots=_xlsx_slots(request),
     )
     return StreamingResponse(
         download.body, media_type=download.media_type, headers=download.headers

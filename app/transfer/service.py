@@ -59,7 +59,7 @@ async def export_rows(
     sort: str | None,
     bom: bool,
     workdir: Path,
-    limiter: anyio.CapacityLimiter,
+    xlsx_slots: anyio.CapacityLimiter,
 ) -> Download:
     selection = exports.row_selection(
         item, fields, search=search, filter_json=filter_json, sort=sort
@@ -69,7 +69,7 @@ async def export_rows(
     if export_format is ExportFormat.XLSX:
         await session.commit()  # no transaction left open while the workbook is built
         built = await xlsx.build(
-            engine, account.id, item.id, selection, workdir=workdir, limiter=limiter
+            engine, account.id, item.id, selection, workdir=workdir, slots=xlsx_slots
         )
         return Download(built.chunks(), media_type, _headers(filename, built.size))
     if export_format is ExportFormat.JSON:

@@ -171,7 +171,16 @@ async def build(
     selection: Selection,
     *,
     workdir: Path,
-    limiter: anyio.CapacityLimiter,
+    slots: anyio.CapacityLimiter,
+) -> Built:
+    """The workbook of the selected rows; `slots` bounds the workbooks built at once (each keeps
+    a worker thread busy), a further export waits its turn before it opens its snapshot."""
+    async with slots:
+        return await _build(engine, account_id, item_id, selection, workdir)
+
+
+async def _build(
+    engine: AsyncEngine, account_id: int, item_id: int, selection: Selection, workdir: Path
 ) -> Built:
     path = workdir / f"export-{os.getpid()}-{uuid.uuid4().hex}.xlsx"
     tmpdir = Path(await anyio.to_thread.run_sync(_make_tmpdir, workdir))
@@ -193,17 +202,17 @@ async def build(
             dates = [f.id for f in fields if f.field_type == FieldType.DATE]
             as_text = await reader.unsafe_excel_dates(dates, selection)
             sheet = await anyio.to_thread.run_sync(
-                _Sheet, path, tmpdir, item.data_name, fields, as_text, limiter=limiter
+                _Sheet, path, tmpdir, item.data_name, fields, as_text
             )
             cells = "row_ref" + "".join(f", (\"values\"->>'{int(f.id)}')" for f in fields)
             try:
                 async with aclosing(reader.batches(cells, selection)) as batches:
                     async for batch in batches:
-                        await anyio.to_thread.run_sync(sheet.write, batch, limiter=limiter)
+                        await anyio.to_thread.run_sync(sheet.write, batch)
             except BaseException:
                 sheet.discard()
                 raise
-            await anyio.to_thread.run_sync(sheet.close, limiter=limiter)
+            await anyio.to_thread.run_sync(sheet.close)
         handle = path.open("rb")
         return Built(handle, os.fstat(handle.fileno()).st_size)
     except ItemGone:
