@@ -65,7 +65,12 @@ class RowMaintenance:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            # Cancel until it is done: a cancel can be lost, when a cleanup awaited during the
+            # cancellation (an advisory unlock after a cancelled CREATE INDEX) raises another
+            # error, which the loop logs and survives.
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=1)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
