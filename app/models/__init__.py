@@ -5,8 +5,10 @@ from app.models.account import Account, ApiKey
 from app.models.base import Base
 from app.models.data_item import DataItem, ReferenceFile, ReferenceFileChunk
 from app.models.field import FIELD_TYPES, Field
+from app.models.job import ImportJob, ImportJobChunk
 from app.models.row import rows_table
 from app.models.stats import FieldStats
+from app.models.webhook import Webhook, WebhookDelivery
 from app.models.widget import Widget, WidgetSeries
 
 __all__ = [
@@ -18,8 +20,12 @@ __all__ = [
     "DataItem",
     "Field",
     "FieldStats",
+    "ImportJob",
+    "ImportJobChunk",
     "ReferenceFile",
     "ReferenceFileChunk",
+    "Webhook",
+    "WebhookDelivery",
     "Widget",
     "WidgetSeries",
     "rows_table",

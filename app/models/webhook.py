@@ -1,0 +1,70 @@
+"""Webhooks (an account's URL subscribed to events) and their deliveries (an outbox).
+
+A delivery row is written in the same transaction as the change it announces, so a change that
+rolls back never fires; a background worker in any replica claims due deliveries and POSTs them,
+recording each attempt. The body is stored as the exact text sent, so a retry sends (and signs)
+the same bytes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, CreatedAtMixin, IdMixin
+
+DELIVERY_STATUSES = ("pending", "succeeded", "failed")
+
+
+class Webhook(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "webhooks"
+
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    events: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    # Signing needs the secret itself (HMAC), so it is stored as is; the API shows it once.
+    secret: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class WebhookDelivery(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'succeeded', 'failed')",
+            name="status",
+        ),
+        Index("ix_webhook_deliveries_webhook_id_id", "webhook_id", text("id DESC")),
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("ix_webhook_deliveries_created_at", "created_at"),
+    )
+
+    webhook_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False
+    )
+    event: Mapped[str] = mapped_column(Text, nullable=False)
+    event_id: Mapped[str] = mapped_column(Text, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(Text, nullable=False, server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Claiming a delivery moves next_attempt_at past the attempt's time limit (a lease) and sets
+    # lease_token: if the process dies mid-request the delivery falls due again for any replica,
+    # and only the claimer may record the attempt's outcome.
+    lease_token: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, nullable=False, server_default="[]"
+    )
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
