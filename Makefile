@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck check migrate bench load fuzz clean
+.PHONY: help install run test lint format typecheck check migrate bench load fuzz hostile clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ load: $(STAMP) ## 50 clients of mixed traffic for 60 s against a fresh service; 
 fuzz: $(STAMP) ## schemathesis over every operation: ~1,000 cases each (at most FUZZ_SECONDS each), prints the counts
 	@report=$$(mktemp); FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} FUZZ_SECONDS=$${FUZZ_SECONDS:-45} FUZZ_REPORT=$$report \
 		$(BIN)/python -m pytest tests/fuzz -q -p no:cacheprovider; status=$$?; cat $$report; rm -f $$report; exit $$status
+
+hostile: $(STAMP) ## hostile files and JSON bombs against a fresh service: answer, time, peak memory (~1 min)
+	$(BIN)/python bench/hostile.py
 
 clean: ## remove the virtualenv and caches (keeps .data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -36,8 +36,10 @@ import io
 import itertools
 import os
 import re
+import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +55,7 @@ OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 MAX_UNCOMPRESSED = 1 << 30
 MAX_RATIO = 200
 RATIO_MIN_BYTES = 4 << 20
+MAX_LINE_BYTES = 32 << 20
 SourceFormat = Literal["csv", "xlsx", "xls"]
 
 
@@ -204,10 +207,69 @@ def _zip_names(path: Path) -> list[str] | None:
 
 
 def _check_zip_bomb(path: Path) -> None:
-    """Refuse archives that would inflate beyond 1 GiB or members compressed > 200x."""
+    """Refuse archives that would inflate beyond 1 GiB or members compressed > 200x: first by
+    the sizes the archive declares, then by inflating every member, which must come to exactly
+    its declared size (see `_inflated_size`)."""
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
-    total = sum(i.file_size for i in infos)
+    _check_sizes(infos)
+    total = 0
+    with open(path, "rb") as f:
+        for info in infos:
+            size = _inflated_size(f, info, MAX_UNCOMPRESSED - total)
+            if size != info.file_size:
+                raise FileFormatError(
+                    f"The workbook part '{info.filename}' inflates to {size:,} bytes but the "
+                    f"archive says {info.file_size:,}; refusing an inconsistent (possibly "
+                    "crafted) .xlsx file.",
+                    details=[{"member": info.filename, "declared": info.file_size}],
+                )
+            total += size
+
+
+def _inflated_size(f: io.BufferedReader, info: zipfile.ZipInfo, cap: int) -> int:
+    """The size a member really inflates to: its deflate stream (which ends itself) inflated to
+    the end, in bounded steps, stopping past `cap`. The sizes in the central directory are only
+    claims: the local header may say otherwise, and calamine inflates until the stream ends, so a
+    small claim could hide gigabytes."""
+    f.seek(info.header_offset)
+    local = f.read(30)
+    if len(local) < 30 or local[:4] != b"PK\x03\x04":
+        raise FileFormatError("The .xlsx file is damaged (a local zip header is missing).")
+    name_len, extra_len = struct.unpack("<HH", local[26:30])
+    f.seek(info.header_offset + 30 + name_len + extra_len)
+    if info.compress_type == zipfile.ZIP_STORED:
+        return info.compress_size  # stored: never more than the file itself
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        raise FileFormatError(
+            f"The workbook part '{info.filename}' uses zip compression method "
+            f"{info.compress_type}; .xlsx files use deflate."
+        )
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    size = 0
+    try:
+        while not inflater.eof:
+            pending = f.read(1 << 20)
+            if not pending:
+                raise FileFormatError(f"The workbook part '{info.filename}' is truncated.")
+            while pending and not inflater.eof:
+                size += len(inflater.decompress(pending, 16 << 20))
+                pending = inflater.unconsumed_tail
+                if size > cap:
+                    raise FileLimitError(
+                        f"The workbook expands to more than {MAX_UNCOMPRESSED >> 20:,} MiB (its "
+                        f"part '{info.filename}' alone to more than {size >> 20:,} MiB); the "
+                        f"limit is {MAX_UNCOMPRESSED >> 20:,} MiB.",
+                        details=[{"member": info.filename, "limit": MAX_UNCOMPRESSED}],
+                    )
+    except zlib.error as exc:
+        raise FileFormatError(f"The workbook part '{info.filename}' is damaged: {exc}.") from None
+    return size
+
+
+def _check_sizes(infos: list[zipfile.ZipInfo], *, total: int | None = None) -> None:
+    if total is None:
+        total = sum(i.file_size for i in infos)
     if total > MAX_UNCOMPRESSED:
         raise FileLimitError(
             f"The workbook would expand to {total / (1 << 20):,.0f} MiB; the limit is "
@@ -542,10 +604,12 @@ class _TextSource:
             self._transcode("utf-16", "strict", "UTF-16")
             return
         offset = 0
+        lines = _LineGuard()
         for chunk in _chunks(self.path):
             at = chunk.find(b"\x00")
             if at >= 0:
                 raise _nul_error(offset + at)
+            lines.feed(chunk)
             offset += len(chunk)
         self.encoding = "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
 
@@ -570,6 +634,7 @@ class _TextSource:
         fd, name = tempfile.mkstemp(prefix="ingest-", suffix=".csv")
         self.temp = Path(name)
         offset = 0
+        lines = _LineGuard()
         with os.fdopen(fd, "wb") as out:
             for chunk in itertools.chain(_chunks(self.path), [b""]):
                 try:
@@ -582,7 +647,9 @@ class _TextSource:
                     ) from exc
                 if _NUL in text:
                     raise _nul_error(offset + text.index(_NUL) * (2 if label == "UTF-16" else 1))
-                out.write(text.encode("utf-8"))
+                encoded = text.encode("utf-8")
+                lines.feed(encoded)
+                out.write(encoded)
                 offset += len(chunk)
 
     def sample(self) -> tuple[str, bool]:
@@ -592,6 +659,34 @@ class _TextSource:
         whole = len(data) <= SNIFF_BYTES
         decoder = codecs.getincrementaldecoder("utf-8")("strict")
         return decoder.decode(data[:SNIFF_BYTES], final=whole).removeprefix("\ufeff"), whole
+
+
+class _LineGuard:
+    """Refuses a line longer than MAX_LINE_BYTES while the file streams past (in UTF-8, before
+    Polars sees it): Polars and the checks after it hold a line several times over, so one 200 MB
+    line took ~2 GB. Only newlines at chunk edges are looked for (C-speed find/rfind), so the
+    cost does not grow with the number of lines; a line inside one chunk is shorter than the
+    chunk, which is shorter than the limit."""
+
+    def __init__(self) -> None:
+        self.offset = 0  # of the chunk being fed
+        self.start = 0  # where the current line starts
+        self.line = 1
+
+    def feed(self, chunk: bytes) -> None:
+        assert len(chunk) <= MAX_LINE_BYTES
+        first = chunk.find(b"\n")
+        end = self.offset + (first if first >= 0 else len(chunk))
+        if end - self.start > MAX_LINE_BYTES:
+            raise FileLimitError(
+                f"Line {self.line:,} of the file is longer than {MAX_LINE_BYTES >> 20} MiB (the "
+                f"limit for one line); refusing the file.",
+                details=[{"line": self.line, "limit_bytes": MAX_LINE_BYTES}],
+            )
+        if first >= 0:
+            self.line += chunk.count(b"\n")
+            self.start = self.offset + chunk.rfind(b"\n") + 1
+        self.offset += len(chunk)
 
 
 def _nul_error(offset: int) -> FileFormatError:
