@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 
 
 def text_problem(value: str) -> str | None:
@@ -43,6 +51,16 @@ class InputSchema(BaseModel):
     """Base for request bodies: unknown keys are refused, text PostgreSQL cannot store is refused."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, data: Any) -> Any:
+        """FastAPI validates bodies with attribute lookup allowed, so a JSON number with a
+        fraction (parsed as a Decimal, an object with attributes) passed as an empty object: a
+        PATCH with the body `1.5` answered 200. Refused like any other non-object."""
+        if isinstance(data, Decimal):
+            raise ValueError("Input should be a valid dictionary or object to extract fields from")
+        return data
 
     @field_validator("*", mode="after")
     @classmethod
