@@ -182,8 +182,12 @@ class SnapshotReader:
         async def run() -> None:
             try:
                 await driver.copy_from_query(compiled.string, *args, output=sink, format="csv")
-            finally:
-                await queue.put(None)
+            except asyncio.CancelledError:
+                raise  # by the consumer, which stopped reading: nobody waits for the end mark
+            except BaseException:
+                await queue.put(None)  # the consumer reads on, then meets the error
+                raise
+            await queue.put(None)
 
         task = asyncio.ensure_future(run())
         try:
@@ -193,8 +197,8 @@ class SnapshotReader:
         finally:
             if not task.done():
                 task.cancel()
-                with anyio.CancelScope(shield=True), contextlib.suppress(BaseException):
-                    await task
+                with anyio.move_on_after(5, shield=True), contextlib.suppress(BaseException):
+                    await task  # the caller invalidates the connection after this either way
 
     async def unsafe_excel_dates(self, field_ids: Sequence[int], selection: Selection) -> set[int]:
         """Date fields with a value an Excel date cell cannot give back exactly: before
