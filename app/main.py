@@ -31,7 +31,9 @@ from app.core.openapi import install_openapi, operation_id
 from app.core.routing import TrailingSlashMiddleware
 from app.health import router as health_router
 from app.ingestion.upload import remove_stale_spools
+from app.jobs.runner import ImportJobRunner
 from app.rows.maintenance import RowMaintenance
+from app.webhooks.dispatcher import WebhookDispatcher
 
 log = logging.getLogger("app")
 
@@ -74,18 +76,27 @@ def _lifespan(
             url = handle.url
         engine = create_engine(url, settings)
         maintenance = RowMaintenance(engine, search_index_min_rows=settings.search_index_min_rows)
+        slots = anyio.Semaphore(settings.ingestion_concurrency)
+        jobs = ImportJobRunner(engine, settings, slots=slots, maintenance=maintenance)
+        webhooks = WebhookDispatcher(engine, settings)
         try:
             if settings.migrate_on_start:
                 await migrate(url)
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine)
             app.state.row_maintenance = maintenance
-            app.state.ingestion_slots = anyio.Semaphore(settings.ingestion_concurrency)
+            app.state.ingestion_slots = slots
+            app.state.import_jobs = jobs
+            app.state.webhooks = webhooks
             await anyio.to_thread.run_sync(remove_stale_spools, spool_dir(settings))
             maintenance.start()
+            jobs.start()
+            webhooks.start()
             log.info("data-items service %s ready", __version__)
             yield
         finally:
+            await jobs.stop()  # a running import is rolled back and marked failed
+            await webhooks.stop()
             await maintenance.stop()
             await engine.dispose()
             if handle is not None:
@@ -156,6 +167,14 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             {
                 "name": "transfer",
                 "description": "Export rows, copy items, move items between deployments.",
+            },
+            {
+                "name": "jobs",
+                "description": "Uploads run in the background (`?async=true`): poll them here.",
+            },
+            {
+                "name": "webhooks",
+                "description": "Signed HTTP callbacks when imports end and items change.",
             },
             {"name": "status", "description": "Service status for API clients."},
             {"name": "usage", "description": "What you store and how much you call the API."},

@@ -17,6 +17,8 @@ from app.fields import service as fields_service
 from app.fields.schemas import FieldRead
 from app.models import DataItem
 from app.rows import partitions
+from app.webhooks import service as webhooks_service
+from app.webhooks.schemas import WebhookEvent
 
 
 async def list_items(
@@ -45,6 +47,12 @@ async def create_item(
     if payload.fields:
         await fields_service.create_fields(session, item, payload.fields)
     await partitions.create_partition(session, item.id)
+    await webhooks_service.emit(
+        session,
+        account_id=account.id,
+        event=WebhookEvent.DATA_ITEM_CREATED,
+        data={"data_item": await webhooks_service.item_data(session, item)},
+    )
     return item
 
 
@@ -79,4 +87,10 @@ async def update_item(
 async def delete_item(session: AsyncSession, account: AuthenticatedAccount, item: DataItem) -> None:
     """Deletes the item with its fields, files, widgets (cascades). Its row partition becomes an
     orphan, dropped after the commit by `partitions.drop_orphan_partitions`."""
+    await webhooks_service.emit(
+        session,
+        account_id=account.id,
+        event=WebhookEvent.DATA_ITEM_DELETED,
+        data={"data_item": await webhooks_service.item_data(session, item)},
+    )
     await DataItemRepository(session, account.id).delete(item.id)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Path, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
@@ -18,13 +18,14 @@ from app.core.schemas import text_problem
 from app.data_items.dependencies import DataItemDep
 from app.ingestion import service
 from app.ingestion.repository import ReferenceFileRepository, stream_chunks
+from app.ingestion.results import append_result, create_result
 from app.ingestion.schemas import (
     AppendFromFileResult,
     CreateFromFileResult,
-    ReferenceFileBrief,
-    UploadedField,
 )
 from app.ingestion.upload import FILE_FIELD, UploadForm, receive_form
+from app.jobs import service as jobs_service
+from app.jobs.dependencies import AsyncFlag
 from app.rows.maintenance import drop_search_index_for_load
 
 router = APIRouter(prefix="/data-items", tags=["files"], route_class=AuthenticatedRoute)
@@ -103,7 +104,7 @@ async def _receive(request: Request) -> UploadForm:
         "(see README: type inference). The file is kept as the item's reference file. All or "
         "nothing: a file that cannot be read is a 400 and nothing is created."
     ),
-    responses=errors(400, 401, 413),
+    responses={**errors(400, 401, 413), **jobs_service.ACCEPTED_RESPONSES},
     openapi_extra=_multipart(
         {
             "data_name": {"type": "string", "maxLength": 255},
@@ -115,14 +116,24 @@ async def _receive(request: Request) -> UploadForm:
     ),
 )
 async def create_from_file(
-    request: Request, session: SessionDep, account: AccountDep
-) -> CreateFromFileResult:
+    request: Request, session: SessionDep, account: AccountDep, run_async: AsyncFlag = False
+) -> CreateFromFileResult | Response:
     form = await _receive(request)
     try:
         name = _text(form, "data_name", required=True)
         assert name is not None
         description = _text(form, "data_description", max_length=10_000) or ""
         upload = _spooled(form)
+        if run_async:
+            return await jobs_service.accept_create(
+                request,
+                session,
+                account,
+                data_name=name.strip(),
+                data_description=description,
+                sheet=_text(form, "sheet"),
+                upload=upload,
+            )
         async with request.app.state.ingestion_slots:
             outcome = await service.create_from_file(
                 session,
@@ -137,16 +148,7 @@ async def create_from_file(
         await anyio.to_thread.run_sync(form.cleanup)
     maintenance = request.app.state.row_maintenance
     after_commit(request, lambda: maintenance.item_changed(outcome.item.id, loaded=True))
-    return CreateFromFileResult(
-        id=outcome.item.id,
-        data_name=outcome.item.data_name,
-        data_description=outcome.item.data_description,
-        fields=[UploadedField.model_validate(f) for f in outcome.fields],
-        rows_created=outcome.rows,
-        cells_created=outcome.cells,
-        reference_file=ReferenceFileBrief.model_validate(outcome.reference),
-        notes=outcome.notes,
-    )
+    return create_result(outcome)
 
 
 @router.post(
@@ -160,7 +162,7 @@ async def create_from_file(
         "naming row (as in the file), column and value (up to 20 problems listed); nothing is "
         "appended."
     ),
-    responses=errors(400, 401, 404, 413),
+    responses={**errors(400, 401, 404, 413), **jobs_service.ACCEPTED_RESPONSES},
     openapi_extra=_multipart(
         {
             FILE_FIELD: _FILE,
@@ -171,8 +173,12 @@ async def create_from_file(
     ),
 )
 async def append_from_file(
-    request: Request, item: DataItemDep, session: SessionDep
-) -> AppendFromFileResult:
+    request: Request,
+    item: DataItemDep,
+    session: SessionDep,
+    account: AccountDep,
+    run_async: AsyncFlag = False,
+) -> AppendFromFileResult | Response:
     await session.commit()  # do not keep a transaction open while the file streams in
     form = await _receive(request)
     try:
@@ -180,6 +186,16 @@ async def append_from_file(
         if flag not in ("true", "false"):
             raise BadRequest('`add_new_fields` must be "true" or "false".')
         upload = _spooled(form)
+        if run_async:
+            return await jobs_service.accept_append(
+                request,
+                session,
+                account,
+                item,
+                add_new_fields=flag == "true",
+                sheet=_text(form, "sheet"),
+                upload=upload,
+            )
         async with request.app.state.ingestion_slots:
             outcome = await service.append_from_file(
                 session,
@@ -194,16 +210,7 @@ async def append_from_file(
         await anyio.to_thread.run_sync(form.cleanup)
     maintenance = request.app.state.row_maintenance
     after_commit(request, lambda: maintenance.item_changed(item.id, loaded=True))
-    return AppendFromFileResult(
-        id=outcome.item.id,
-        data_name=outcome.item.data_name,
-        rows_appended=outcome.rows,
-        cells_created=outcome.cells,
-        matched_columns=outcome.matched,
-        skipped_columns=outcome.skipped,
-        reference_file=ReferenceFileBrief.model_validate(outcome.reference),
-        notes=outcome.notes,
-    )
+    return append_result(outcome)
 
 
 FileId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Reference file id.", examples=[7])]

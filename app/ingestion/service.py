@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,8 +35,13 @@ from app.models import DataItem, Field, ReferenceFile
 from app.rows import partitions
 from app.rows.repository import RowRepository
 from app.summary import service as summary_service
+from app.webhooks import service as webhooks_service
+from app.webhooks.schemas import WebhookEvent
 
 log = logging.getLogger("app.ingestion")
+
+# Told (rows written, rows in the file) as a load goes on; import jobs report it to pollers.
+Progress = Callable[[int, int], Awaitable[None]]
 
 CHUNK_ROWS = 100_000
 MAX_REPORTED_PROBLEMS = 20
@@ -136,6 +141,7 @@ async def write_rows(
     table: RawTable,
     columns: Sequence[Column],
     first_ref_of: Callable[[int], Any],
+    progress: Progress | None = None,
 ) -> WriteResult:
     """Convert and COPY every row, chunk by chunk, the next chunk converting while the current
     one streams. Stops writing at the first bad value but keeps checking, to report problems."""
@@ -161,6 +167,8 @@ async def write_rows(
         if documents is not None and not result.problems:
             await repo.copy_documents(first_ref + start, documents)
             result.rows += len(documents)
+            if progress is not None:
+                await progress(result.rows, total)
     return result
 
 
@@ -208,8 +216,11 @@ async def create_from_file(
     upload: SpooledFile,
     sheet: str | None,
     settings: Any,
+    progress: Progress | None = None,
 ) -> CreateOutcome:
     table = await read_upload(upload, sheet=sheet, limits=_limits(settings))
+    if progress is not None:
+        await progress(0, table.frame.height)
     plans = await anyio.to_thread.run_sync(
         lambda: infer_columns(table.frame, delimiter=table.delimiter)
     )
@@ -229,7 +240,7 @@ async def create_from_file(
     ]
     await partitions.create_partition(session, item.id, attach=False)
     repo = RowRepository(session, item.id)
-    result = await write_rows(repo, table, columns, repo.allocate)
+    result = await write_rows(repo, table, columns, repo.allocate, progress)
     if result.problems:  # inference chose types every value fits; this is a safety net
         raise _problems_error(result, "Cannot load the file")
     if result.control_chars:
@@ -246,6 +257,15 @@ async def create_from_file(
         sha256=upload.sha256,
     )
     await session.refresh(item)
+    await webhooks_service.emit(
+        session,
+        account_id=account.id,
+        event=WebhookEvent.DATA_ITEM_CREATED,
+        data={
+            "data_item": await webhooks_service.item_data(session, item),
+            "rows_created": result.rows,
+        },
+    )
     log.info(
         "data item %s created from %s: %d rows, %d fields",
         item.id,
@@ -276,8 +296,11 @@ async def append_from_file(
     sheet: str | None,
     settings: Any,
     drop_search_index: Callable[[AsyncSession, int, int, int], Any],
+    progress: Progress | None = None,
 ) -> AppendOutcome:
     table = await read_upload(upload, sheet=sheet, limits=_limits(settings))
+    if progress is not None:
+        await progress(0, table.frame.height)
     repo = RowRepository(session, item.id)
     await repo.lock_item()  # one writer per item from here to commit
     existing = await fields_service.list_fields(session, item)
@@ -342,7 +365,7 @@ async def append_from_file(
         ]
     rows_now = await repo.lock_item()
     await drop_search_index(session, item.id, rows_now, table.frame.height)
-    result = await write_rows(repo, table, columns, repo.allocate)
+    result = await write_rows(repo, table, columns, repo.allocate, progress)
     if result.problems:
         raise _problems_error(result, "Cannot append the file")
     if result.control_chars:
@@ -365,6 +388,16 @@ async def append_from_file(
         sha256=upload.sha256,
     )
     await session.refresh(item)
+    await webhooks_service.emit(
+        session,
+        account_id=item.account_id,
+        event=WebhookEvent.DATA_ITEM_ROWS_APPENDED,
+        data={
+            "data_item": await webhooks_service.item_data(session, item),
+            "rows_appended": result.rows,
+            "reference_file": {"id": reference.id, "filename": reference.filename},
+        },
+    )
     order = {c.index: c for c in columns}
     return AppendOutcome(
         item=item,

@@ -1,0 +1,1 @@
+"""Import jobs: uploads run in the background (`?async=true`), polled by id from any replica."""

@@ -1,0 +1,212 @@
+"""Import job rules: queueing an upload (its bytes stored with the job, so any replica can run
+it), reading jobs back. Running them is `runner.py`'s business."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.service import AuthenticatedAccount
+from app.core import wakeup
+from app.core.errors import AppError, ErrorCode, NotFound
+from app.core.routing import API_PREFIX
+from app.core.schemas import ErrorBody
+from app.ingestion.upload import SpooledFile
+from app.jobs.repository import JobRepository
+from app.jobs.schemas import JobKind, JobList, JobRead, JobStatus
+from app.models import DataItem, ImportJob
+
+TOPIC = "import_jobs"
+
+ACCEPTED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "model": JobRead,
+        "description": (
+            "With `?async=true`: the import job, queued. Poll the `Location` header's URL "
+            "(`GET /api/v1/jobs/{id}/`)."
+        ),
+    },
+    429: {
+        "model": ErrorBody,
+        "description": "With `?async=true`: too many import jobs queued or running for you.",
+    },
+}
+
+
+class TooManyJobs(AppError):
+    status_code = 429
+    code = ErrorCode.RATE_LIMITED
+
+
+async def _enqueue(
+    session: AsyncSession,
+    account: AuthenticatedAccount,
+    *,
+    kind: JobKind,
+    upload: SpooledFile,
+    params: dict[str, Any],
+    data_item_id: int | None,
+    request_id: str | None,
+    max_pending: int,
+) -> ImportJob:
+    repo = JobRepository(session, account.id)
+    if await repo.count_unfinished() >= max_pending:
+        raise TooManyJobs(
+            f"You have {max_pending} import jobs queued or running, the most allowed; wait "
+            "for one to finish.",
+            headers={"Retry-After": "10"},
+        )
+    job = await repo.add(
+        kind=kind,
+        data_item_id=data_item_id,
+        params=params,
+        filename=upload.filename,
+        size_bytes=upload.size,
+        sha256=upload.sha256,
+        request_id=request_id,
+    )
+    await repo.store_upload(job, upload.path)
+    wakeup.notify_after_commit(session, TOPIC)
+    return job
+
+
+async def enqueue_create(
+    session: AsyncSession,
+    account: AuthenticatedAccount,
+    *,
+    data_name: str,
+    data_description: str,
+    sheet: str | None,
+    upload: SpooledFile,
+    request_id: str | None,
+    max_pending: int,
+) -> ImportJob:
+    return await _enqueue(
+        session,
+        account,
+        kind=JobKind.CREATE_FROM_FILE,
+        upload=upload,
+        params={"data_name": data_name, "data_description": data_description, "sheet": sheet},
+        data_item_id=None,
+        request_id=request_id,
+        max_pending=max_pending,
+    )
+
+
+async def enqueue_append(
+    session: AsyncSession,
+    account: AuthenticatedAccount,
+    item: DataItem,
+    *,
+    add_new_fields: bool,
+    sheet: str | None,
+    upload: SpooledFile,
+    request_id: str | None,
+    max_pending: int,
+) -> ImportJob:
+    return await _enqueue(
+        session,
+        account,
+        kind=JobKind.APPEND_FROM_FILE,
+        upload=upload,
+        params={"data_item_id": item.id, "add_new_fields": add_new_fields, "sheet": sheet},
+        data_item_id=item.id,
+        request_id=request_id,
+        max_pending=max_pending,
+    )
+
+
+def job_url(request: Request, job_id: int) -> str:
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    return f"{root}{API_PREFIX}/jobs/{job_id}/"
+
+
+def accepted(request: Request, job: ImportJob) -> JSONResponse:
+    """202 with the queued job, and where to poll it."""
+    return JSONResponse(
+        JobRead.model_validate(job).model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": job_url(request, job.id)},
+    )
+
+
+async def get_job(session: AsyncSession, account: AuthenticatedAccount, job_id: int) -> ImportJob:
+    job = await JobRepository(session, account.id).get(job_id)
+    if job is None:
+        raise NotFound(f"Import job {job_id} not found.")
+    return job
+
+
+async def list_jobs(
+    session: AsyncSession,
+    account: AuthenticatedAccount,
+    *,
+    offset: int,
+    limit: int,
+    status: JobStatus | None,
+) -> JobList:
+    jobs, total = await JobRepository(session, account.id).page(
+        offset=offset, limit=limit, status=None if status is None else str(status)
+    )
+    return JobList(
+        total=total,
+        offset=offset,
+        limit=limit,
+        jobs=[JobRead.model_validate(j) for j in jobs],
+    )
+
+
+def _request_id(request: Request) -> str | None:
+    value = request.scope.get("state", {}).get("request_id")
+    return str(value) if value else None
+
+
+async def accept_create(
+    request: Request,
+    session: AsyncSession,
+    account: AuthenticatedAccount,
+    *,
+    data_name: str,
+    data_description: str,
+    sheet: str | None,
+    upload: SpooledFile,
+) -> JSONResponse:
+    """`create-from-file?async=true`: the form already checked, the job queued: 202."""
+    job = await enqueue_create(
+        session,
+        account,
+        data_name=data_name,
+        data_description=data_description,
+        sheet=sheet,
+        upload=upload,
+        request_id=_request_id(request),
+        max_pending=request.app.state.settings.job_max_pending_per_account,
+    )
+    return accepted(request, job)
+
+
+async def accept_append(
+    request: Request,
+    session: AsyncSession,
+    account: AuthenticatedAccount,
+    item: DataItem,
+    *,
+    add_new_fields: bool,
+    sheet: str | None,
+    upload: SpooledFile,
+) -> JSONResponse:
+    """`append-from-file?async=true`: the form already checked, the job queued: 202."""
+    job = await enqueue_append(
+        session,
+        account,
+        item,
+        add_new_fields=add_new_fields,
+        sheet=sheet,
+        upload=upload,
+        request_id=_request_id(request),
+        max_pending=request.app.state.settings.job_max_pending_per_account,
+    )
+    return accepted(request, job)

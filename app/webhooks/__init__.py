@@ -1,0 +1,1 @@
+"""Webhooks: an account's URLs notified of events, with signed, retried deliveries."""

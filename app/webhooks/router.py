@@ -1,0 +1,106 @@
+"""Webhooks: register a URL for events, list and delete them, see their recent deliveries."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+
+from app.accounts.dependencies import AccountDep, AuthenticatedRoute
+from app.core.db import SessionDep
+from app.core.openapi import errors
+from app.core.schemas import DeletedResult
+from app.webhooks import service
+from app.webhooks.dependencies import WebhookDep
+from app.webhooks.schemas import (
+    DeliveryList,
+    PingResult,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookList,
+    WebhookRead,
+)
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=AuthenticatedRoute)
+
+
+@router.post(
+    "/",
+    response_model=WebhookCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a webhook (its signing secret is shown once, here)",
+    description=(
+        "Events are POSTed to `url` as JSON `{event, id, created_at, data}` with an "
+        "`X-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with the secret>` header "
+        "and an `X-Delivery-Id`. A non-2xx answer, a timeout or a connection failure is retried "
+        "with exponential backoff. Delivery is at least once: drop repeats by `X-Delivery-Id`. "
+        "URLs must be http(s) and, unless the operator allows otherwise, reach public addresses."
+    ),
+    responses=errors(400, 401, 413),
+)
+async def create_webhook(
+    payload: WebhookCreate, session: SessionDep, account: AccountDep, request: Request
+) -> WebhookCreated:
+    return await service.create_webhook(
+        session,
+        account,
+        payload,
+        allow_private=request.app.state.settings.webhook_allow_private_addresses,
+    )
+
+
+@router.get("/", response_model=WebhookList, summary="List your webhooks", responses=errors(401))
+async def list_webhooks(session: SessionDep, account: AccountDep) -> WebhookList:
+    webhooks = await service.list_webhooks(session, account)
+    return WebhookList(webhooks=[WebhookRead.model_validate(w) for w in webhooks])
+
+
+@router.get(
+    "/{webhook_id}/",
+    response_model=WebhookRead,
+    summary="Get a webhook (without its secret)",
+    responses=errors(400, 401, 404),
+)
+async def get_webhook(webhook: WebhookDep) -> WebhookRead:
+    return WebhookRead.model_validate(webhook)
+
+
+@router.delete(
+    "/{webhook_id}/",
+    response_model=DeletedResult,
+    summary="Delete a webhook; its pending deliveries are dropped",
+    responses=errors(400, 401, 404),
+)
+async def delete_webhook(
+    webhook: WebhookDep, session: SessionDep, account: AccountDep
+) -> DeletedResult:
+    await service.delete_webhook(session, account, webhook)
+    return DeletedResult(deleted=True)
+
+
+@router.get(
+    "/{webhook_id}/deliveries/",
+    response_model=DeliveryList,
+    summary="A webhook's recent deliveries and their attempts, newest first",
+    responses=errors(400, 401, 404),
+)
+async def list_deliveries(
+    webhook: WebhookDep,
+    session: SessionDep,
+    account: AccountDep,
+    offset: Annotated[int, Query(ge=0, le=2**31, description="Deliveries to skip.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=100, description="Deliveries per page, 1 to 100.")] = 20,
+) -> DeliveryList:
+    return await service.list_deliveries(session, account, webhook, offset=offset, limit=limit)
+
+
+@router.post(
+    "/{webhook_id}/ping/",
+    response_model=PingResult,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Send a test event (`ping`) to the webhook",
+    description="Queues one signed `ping` delivery to this webhook; see it under deliveries.",
+    responses=errors(400, 401, 404),
+)
+async def ping_webhook(webhook: WebhookDep, session: SessionDep, account: AccountDep) -> PingResult:
+    return await service.ping(session, account, webhook)

@@ -1,0 +1,184 @@
+"""Webhook rules: URL checks, the secret shown once, and events written to the outbox.
+
+`emit` is how any domain announces a change: it writes one pending delivery per subscribed
+webhook *in the caller's transaction*, so the announcement commits or rolls back with the change
+(the outbox pattern), and nudges this process's delivery worker once that transaction commits.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.service import AuthenticatedAccount
+from app.core import wakeup
+from app.core.errors import BadRequest
+from app.models import DataItem, Webhook, WebhookDelivery
+from app.webhooks.repository import WebhookRepository
+from app.webhooks.schemas import (
+    PING_EVENT,
+    DeliveryAttempt,
+    DeliveryList,
+    DeliveryRead,
+    DeliveryStatus,
+    PingResult,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookEvent,
+)
+from app.webhooks.urls import UnsafeURL, parse_url
+
+TOPIC = "webhooks"
+SECRET_PREFIX = "whsec_"
+MAX_WEBHOOKS_PER_ACCOUNT = 20
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_event_id() -> str:
+    return "evt_" + uuid.uuid4().hex
+
+
+async def create_webhook(
+    session: AsyncSession,
+    account: AuthenticatedAccount,
+    payload: WebhookCreate,
+    *,
+    allow_private: bool,
+) -> WebhookCreated:
+    try:
+        parse_url(payload.url, allow_private=allow_private)
+    except UnsafeURL as exc:
+        raise BadRequest(
+            f"The webhook URL {exc}.", details=[{"field": "url", "message": str(exc)}]
+        ) from None
+    repo = WebhookRepository(session, account.id)
+    if await repo.count() >= MAX_WEBHOOKS_PER_ACCOUNT:
+        raise BadRequest(
+            f"An account may have at most {MAX_WEBHOOKS_PER_ACCOUNT} webhooks; delete one first."
+        )
+    secret = new_secret()
+    webhook = await repo.add(
+        url=payload.url,
+        events=[str(e) for e in payload.events],
+        description=payload.description,
+        secret=secret,
+    )
+    return WebhookCreated(
+        id=webhook.id,
+        url=webhook.url,
+        events=[WebhookEvent(e) for e in webhook.events],
+        description=webhook.description,
+        created_at=webhook.created_at,
+        secret=secret,
+    )
+
+
+async def list_webhooks(session: AsyncSession, account: AuthenticatedAccount) -> list[Webhook]:
+    return await WebhookRepository(session, account.id).all()
+
+
+async def delete_webhook(
+    session: AsyncSession, account: AuthenticatedAccount, webhook: Webhook
+) -> None:
+    """Deletes the webhook and its deliveries, pending ones included."""
+    await WebhookRepository(session, account.id).delete(webhook.id)
+
+
+def _delivery(delivery: WebhookDelivery) -> DeliveryRead:
+    return DeliveryRead(
+        id=delivery.id,
+        event=delivery.event,
+        event_id=delivery.event_id,
+        status=DeliveryStatus(delivery.status),
+        attempts=delivery.attempts,
+        response_code=delivery.last_status_code,
+        error=delivery.last_error,
+        next_attempt_at=delivery.next_attempt_at if delivery.status == "pending" else None,
+        created_at=delivery.created_at,
+        delivered_at=delivery.delivered_at,
+        history=[DeliveryAttempt.model_validate(entry) for entry in delivery.history],
+        payload=json.loads(delivery.body),
+    )
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    account: AuthenticatedAccount,
+    webhook: Webhook,
+    *,
+    offset: int,
+    limit: int,
+) -> DeliveryList:
+    deliveries, total = await WebhookRepository(session, account.id).deliveries_page(
+        webhook.id, offset=offset, limit=limit
+    )
+    return DeliveryList(
+        total=total, offset=offset, limit=limit, deliveries=[_delivery(d) for d in deliveries]
+    )
+
+
+def _body(event: str, event_id: str, data: dict[str, Any]) -> str:
+    envelope = {
+        "event": event,
+        "id": event_id,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data": data,
+    }
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+
+
+async def emit(
+    session: AsyncSession, *, account_id: int, event: WebhookEvent, data: dict[str, Any]
+) -> int:
+    """Announce `event` to the account's subscribed webhooks, in the session's transaction.
+    `data` must be JSON-ready (strings, numbers, lists, dicts). Returns the deliveries queued."""
+    event_id = new_event_id()
+    ids = await WebhookRepository(session, account_id).add_deliveries(
+        event=str(event), event_id=event_id, body=_body(str(event), event_id, data)
+    )
+    if ids:
+        wakeup.notify_after_commit(session, TOPIC)
+    return len(ids)
+
+
+async def ping(
+    session: AsyncSession, account: AuthenticatedAccount, webhook: Webhook
+) -> PingResult:
+    event_id = new_event_id()
+    ids = await WebhookRepository(session, account.id).add_deliveries(
+        event=PING_EVENT,
+        event_id=event_id,
+        body=_body(PING_EVENT, event_id, {"webhook_id": webhook.id}),
+        webhook_id=webhook.id,
+    )
+    wakeup.notify_after_commit(session, TOPIC)
+    return PingResult(delivery_id=ids[0], event_id=event_id)
+
+
+def _timestamp(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+async def item_data(session: AsyncSession, item: DataItem) -> dict[str, Any]:
+    """A data item as event data (reloaded first if this transaction changed it)."""
+    if inspect(item).expired_attributes:
+        await session.refresh(item)
+    return {
+        "id": item.id,
+        "data_name": item.data_name,
+        "data_description": item.data_description,
+        "row_count": item.row_count,
+        "created_at": _timestamp(item.created_at),
+        "updated_at": _timestamp(item.updated_at),
+    }
