@@ -31,15 +31,15 @@ from app.accounts.service import AuthenticatedAccount
 from app.core import wakeup
 from app.core.config import Settings, spool_dir
 from app.core.db import create_sessionmaker
-from app.core.errors import AppError, ErrorCode
+from app.core.errors import AppError
 from app.data_items.dependencies import owned_item
 from app.ingestion import service as ingestion_service
 from app.ingestion.results import append_result, create_result
 from app.ingestion.upload import SpooledFile, spool_path
 from app.jobs import queue
-from app.jobs.schemas import JobError, JobErrorCode, JobKind, JobRead
+from app.jobs.outcomes import app_error, interrupted_error, job_data, unexpected_error
+from app.jobs.schemas import JobKind
 from app.jobs.service import TOPIC
-from app.models import ImportJob
 from app.rows.maintenance import RowMaintenance, drop_search_index_for_load
 from app.webhooks import service as webhooks_service
 from app.webhooks.schemas import WebhookEvent
@@ -51,39 +51,6 @@ _PURGE_EVERY = 3600.0
 
 class LostJob(Exception):
     """The job stopped being ours (the reaper failed it): roll back."""
-
-
-def interrupted_error(why: str) -> dict[str, Any]:
-    return JobError(
-        status=503,
-        error=(f"The import was interrupted: {why}. Nothing was imported; upload the file again."),
-        code=JobErrorCode.INTERRUPTED,
-    ).model_dump(mode="json", exclude_none=True)
-
-
-def _app_error(exc: AppError) -> dict[str, Any]:
-    return JobError(
-        status=exc.status_code,
-        error=exc.message,
-        code=str(exc.code),
-        details=exc.details,
-    ).model_dump(mode="json", exclude_none=True)
-
-
-def _unexpected_error(job_id: int) -> dict[str, Any]:
-    return JobError(
-        status=500,
-        error=(
-            f"The import failed unexpectedly; nothing was imported. Quote job {job_id} when "
-            "reporting it."
-        ),
-        code=ErrorCode.INTERNAL_ERROR,
-    ).model_dump(mode="json", exclude_none=True)
-
-
-def job_data(job: ImportJob) -> dict[str, Any]:
-    """A job as event data."""
-    return {"job": JobRead.model_validate(job).model_dump(mode="json")}
 
 
 class _Beat:
@@ -283,13 +250,13 @@ class ImportJobRunner:
                 return
             except AppError as exc:
                 clean = True
-                error = _app_error(exc)
+                error = app_error(exc)
             except asyncio.CancelledError:
                 error = interrupted_error("the service shut down before it finished")
                 raise
             except Exception:
                 log.exception("import job %s failed unexpectedly", job.id)
-                error = _unexpected_error(job.id)
+                error = unexpected_error(job.id)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
