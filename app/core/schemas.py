@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import types
+import typing
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -47,6 +51,20 @@ class Schema(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+@functools.cache
+def _scalar_kinds(annotation: Any) -> frozenset[type]:
+    """bool and int among the types a field accepts, seen through Optional, unions and
+    Annotated (only fields of exactly those types: not `Any`, not `str | int`)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _scalar_kinds(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        kinds = [_scalar_kinds(a) for a in members]
+        return kinds[0] if len(kinds) == 1 else frozenset()
+    return frozenset({annotation}) if annotation in (bool, int) else frozenset()
+
+
 class InputSchema(BaseModel):
     """Base for request bodies: unknown keys are refused, text PostgreSQL cannot store is refused."""
 
@@ -61,6 +79,21 @@ class InputSchema(BaseModel):
         if isinstance(data, Decimal):
             raise ValueError("Input should be a valid dictionary or object to extract fields from")
         return data
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_types(cls, value: Any, info: ValidationInfo) -> Any:
+        """A boolean field takes JSON true/false, an integer field a JSON number: pydantic's lax
+        mode would also take "0", "yes" or 1 for a boolean and "5" or true for an integer, which
+        the OpenAPI types (and the fuzzer's schema-violating requests) say are refused."""
+        if value is None or info.field_name is None:
+            return value
+        kinds = _scalar_kinds(cast(Any, cls.model_fields[info.field_name].annotation))
+        if bool in kinds and not isinstance(value, bool):
+            raise ValueError("Input should be a valid boolean (true or false)")
+        if int in kinds and (isinstance(value, (str, bool))):
+            raise ValueError("Input should be a valid integer")
+        return value
 
     @field_validator("*", mode="after")
     @classmethod

@@ -89,6 +89,12 @@ class TestCreate:
             ({"field_label": "x", "field_type": "money"}, "field_type"),
             ({"field_label": "x", "field_order": -1}, "field_order"),
             ({"field_label": "x", "field_required": "maybe"}, "field_required"),
+            # JSON types, not pydantic's lax coercion: "yes", "1" or 1 is not a boolean,
+            # "2" or true not an integer
+            ({"field_label": "x", "field_required": "yes"}, "field_required"),
+            ({"field_label": "x", "field_required": 1}, "field_required"),
+            ({"field_label": "x", "field_order": "2"}, "field_order"),
+            ({"field_label": "x", "field_order": True}, "field_order"),
             ({"field_label": "x", "id": 5}, "id"),
         ],
     )
