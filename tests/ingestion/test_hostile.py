@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.ingestion.readers import MAX_LINE_BYTES
+from app.ingestion.csv_text import MAX_LINE_BYTES
 from tests.conftest import Caller
 from tests.fixtures.live import LiveServer, live_server
 from tests.helpers import assert_error

@@ -1,0 +1,137 @@
+"""Excel workbooks (.xlsx, .xls) read with fastexcel into a `Parsed` table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import fastexcel
+import polars as pl
+
+from app.ingestion.tables import (
+    FileFormatError,
+    Parsed,
+    ReadLimits,
+    SourceFormat,
+    too_many_columns,
+    too_many_rows,
+)
+
+
+def read_excel(
+    path: Path, fmt: SourceFormat, sheet: str | int | None, limits: ReadLimits
+) -> Parsed:
+    try:
+        reader = fastexcel.read_excel(str(path))
+        names = list(reader.sheet_names)
+        index = _sheet_index(names, sheet)
+        loaded = reader.load_sheet(
+            index, header_row=0, schema_sample_rows=None, n_rows=limits.max_rows + 1
+        )
+        if loaded.width == 0:  # (total_height is meaningless then: usize underflow)
+            raise FileFormatError(f"The sheet '{names[index]}' is empty.")
+        if loaded.width > limits.max_columns:
+            raise too_many_columns(loaded.width, limits)
+        if loaded.total_height > limits.max_rows:
+            raise too_many_rows(limits)
+        infos = loaded.available_columns()
+        frame = loaded.to_polars()
+        headers = [c.name for c in infos]
+        if _names_altered(infos):
+            raw = reader.load_sheet(index, header_row=None, n_rows=1, dtypes="string")
+            first = raw.to_polars()
+            headers = [
+                "" if first.is_empty() or first[0, j] is None else str(first[0, j])
+                for j in range(first.width)
+            ][: frame.width]
+    except FileFormatError:
+        raise
+    except Exception as exc:
+        raise _workbook_error(fmt, exc) from exc
+    except BaseException as exc:  # a Rust panic surfaces as pyo3_runtime.PanicException
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise _workbook_error(fmt, exc) from exc
+    frame = frame.rename({old: f"c{i}" for i, old in enumerate(frame.columns)})
+    frame = frame.with_columns(_excel_column(frame[c]) for c in frame.columns)
+    _refuse_nul(frame)
+    notes = [
+        f"Sheet '{names[index]}' used"
+        + (f" (the workbook has {len(names)} sheets)." if len(names) > 1 else ".")
+    ]
+    rows = pl.int_range(2, frame.height + 2, eager=True, dtype=pl.Int64)
+    return Parsed(headers, frame, rows, fmt, notes, sheet=names[index])
+
+
+def _refuse_nul(frame: pl.DataFrame) -> None:
+    """Text cells with NUL characters cannot be stored (PostgreSQL refuses them)."""
+    for i, (name, dtype) in enumerate(frame.schema.items()):
+        if dtype == pl.String:
+            hits = frame[name].str.contains("\x00", literal=True).fill_null(False).arg_true()
+            if not hits.is_empty():
+                row = int(hits[0]) + 2
+                raise FileFormatError(
+                    f"The cell in row {row}, column {i + 1} contains a NUL character.",
+                    details=[{"row": row, "column": i + 1}],
+                )
+
+
+def _sheet_index(names: list[str], sheet: str | int | None) -> int:
+    if sheet is None:
+        return 0
+    if isinstance(sheet, str) and sheet in names:
+        return names.index(sheet)
+    index = sheet if isinstance(sheet, int) else int(sheet) if sheet.strip().isdigit() else -1
+    if 0 <= index < len(names):
+        return index
+    listed = ", ".join(f"'{n}'" for n in names)
+    raise FileFormatError(
+        f"The workbook has no sheet {sheet!r}; its sheets are {listed} (by name or 0-based index).",
+        details=[{"sheet": sheet, "sheets": names}],
+    )
+
+
+def _names_altered(infos: list[fastexcel.ColumnInfo]) -> bool:
+    """fastexcel generates names for blank/non-text headers and renames duplicates
+    (``name_1``); then the header row has to be read as text."""
+    seen: set[str] = set()
+    for info in infos:
+        if info.column_name_from != "looked_up":
+            return True
+        match = re.fullmatch(r"(.*)_\d+", info.name)
+        if match and match.group(1) in seen:
+            return True
+        seen.add(info.name)
+    return False
+
+
+def _excel_column(s: pl.Series) -> pl.Series:
+    """Null columns -> String; time-of-day cells (before 1900) and durations -> HH:MM:SS."""
+    if s.dtype == pl.Null:
+        return s.cast(pl.String)
+    if isinstance(s.dtype, pl.Duration):
+        secs = s.dt.total_seconds()
+        return _clock(secs // 3600, (secs % 3600) // 60, secs % 60).alias(s.name)
+    early = isinstance(s.dtype, pl.Datetime) and s.null_count() < s.len()
+    if early and bool((s.dt.year() < 1900).fill_null(True).all()):
+        return _clock(s.dt.hour(), s.dt.minute(), s.dt.second()).alias(s.name)
+    return s
+
+
+def _clock(h: pl.Series, m: pl.Series, s: pl.Series) -> pl.Series:
+    def two(x: pl.Series) -> pl.Series:
+        return x.cast(pl.String).str.pad_start(2, "0")
+
+    return (
+        pl.DataFrame({"h": two(h), "m": two(m), "s": two(s)})
+        .select(pl.concat_str("h", pl.lit(":"), "m", pl.lit(":"), "s"))
+        .to_series()
+    )
+
+
+def _workbook_error(fmt: SourceFormat, exc: BaseException) -> FileFormatError:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    return FileFormatError(
+        f"The .{fmt} workbook could not be read (damaged, truncated or password-protected?): "
+        f"{first}"
+    )

@@ -1,0 +1,183 @@
+"""Upload format detection by extension and content, and the zip-bomb checks for .xlsx files."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+from app.ingestion.tables import FileFormatError, FileLimitError, SourceFormat
+
+ACCEPTED = ".csv, .xlsx or .xls"
+OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+MAX_UNCOMPRESSED = 1 << 30
+MAX_RATIO = 200
+RATIO_MIN_BYTES = 4 << 20
+
+_SIGNATURES = (
+    (b"%PDF-", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x7fELF", "an executable program"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"{\\rtf", "an RTF document"),
+)
+
+
+def detect_format(path: Path, filename: str) -> SourceFormat:
+    ext = Path(filename).suffix.lower()
+    with open(path, "rb") as f:
+        head = f.read(8192)
+    if ext not in (".csv", ".xlsx", ".xls"):
+        shown = f"'{ext}'" if ext else "no extension"
+        raise _unsupported(filename, path, head, f"the file type ({shown}) is not supported")
+    if ext == ".xlsx":
+        names = _zip_names(path) if head.startswith(b"PK") else []
+        if names is None:
+            raise FileFormatError(f"'{filename}' is a damaged or truncated .xlsx file.")
+        if "xl/workbook.xml" in names:
+            _check_zip_bomb(path)
+            return "xlsx"
+        raise _unsupported(filename, path, head, "it is not an .xlsx workbook")
+    if ext == ".xls":
+        if head.startswith(OLE2_MAGIC):
+            return "xls"
+        raise _unsupported(filename, path, head, "it is not a legacy .xls workbook")
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", OLE2_MAGIC)) or _binary_signature(head):
+        raise _unsupported(filename, path, head, "it is not a text file")
+    return "csv"
+
+
+def _binary_signature(head: bytes) -> str | None:
+    for magic, what in _SIGNATURES:
+        if head.startswith(magic):
+            return what
+    if head.startswith(b"MZ") and b"\x00" in head:
+        return "a Windows executable"
+    return None
+
+
+def _describe(path: Path, head: bytes) -> str:
+    if not head:
+        return "an empty file"
+    if head.startswith(OLE2_MAGIC):
+        return "a legacy Office file (OLE2: .xls, .doc or .ppt)"
+    if head.startswith(b"PK"):
+        names = _zip_names(path)
+        if names is None:
+            return "a damaged ZIP archive"
+        if "xl/workbook.xml" in names:
+            return "an Excel .xlsx workbook"
+        if "mimetype" in names and "content.xml" in names:
+            return "an OpenDocument file (.ods/.odt)"
+        if "word/document.xml" in names:
+            return "a Word .docx document"
+        return "a ZIP archive"
+    signature = _binary_signature(head)
+    if signature:
+        return signature
+    if b"\x00" in head:
+        return "binary data"
+    return "text"
+
+
+def _unsupported(filename: str, path: Path, head: bytes, why: str) -> FileFormatError:
+    what = _describe(path, head)
+    return FileFormatError(
+        f"Unsupported file '{filename}': {why}. Upload a {ACCEPTED} file; "
+        f"the content looks like {what}.",
+        details=[{"accepted": ACCEPTED, "content": what}],
+    )
+
+
+def _zip_names(path: Path) -> list[str] | None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+
+
+def _check_zip_bomb(path: Path) -> None:
+    """Refuse archives that would inflate beyond 1 GiB or members compressed > 200x: first by
+    the sizes the archive declares, then by inflating every member, which must come to exactly
+    its declared size (see `_inflated_size`)."""
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+    _check_sizes(infos)
+    total = 0
+    with open(path, "rb") as f:
+        for info in infos:
+            size = _inflated_size(f, info, MAX_UNCOMPRESSED - total)
+            if size != info.file_size:
+                raise FileFormatError(
+                    f"The workbook part '{info.filename}' inflates to {size:,} bytes but the "
+                    f"archive says {info.file_size:,}; refusing an inconsistent (possibly "
+                    "crafted) .xlsx file.",
+                    details=[{"member": info.filename, "declared": info.file_size}],
+                )
+            total += size
+
+
+def _inflated_size(f: io.BufferedReader, info: zipfile.ZipInfo, cap: int) -> int:
+    """The size a member really inflates to: its deflate stream (which ends itself) inflated to
+    the end, in bounded steps, stopping past `cap`. The sizes in the central directory are only
+    claims: the local header may say otherwise, and calamine inflates until the stream ends, so a
+    small claim could hide gigabytes."""
+    f.seek(info.header_offset)
+    local = f.read(30)
+    if len(local) < 30 or local[:4] != b"PK\x03\x04":
+        raise FileFormatError("The .xlsx file is damaged (a local zip header is missing).")
+    name_len, extra_len = struct.unpack("<HH", local[26:30])
+    f.seek(info.header_offset + 30 + name_len + extra_len)
+    if info.compress_type == zipfile.ZIP_STORED:
+        return info.compress_size  # stored: never more than the file itself
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        raise FileFormatError(
+            f"The workbook part '{info.filename}' uses zip compression method "
+            f"{info.compress_type}; .xlsx files use deflate."
+        )
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    size = 0
+    try:
+        while not inflater.eof:
+            pending = f.read(1 << 20)
+            if not pending:
+                raise FileFormatError(f"The workbook part '{info.filename}' is truncated.")
+            while pending and not inflater.eof:
+                size += len(inflater.decompress(pending, 16 << 20))
+                pending = inflater.unconsumed_tail
+                if size > cap:
+                    raise FileLimitError(
+                        f"The workbook expands to more than {MAX_UNCOMPRESSED >> 20:,} MiB (its "
+                        f"part '{info.filename}' alone to more than {size >> 20:,} MiB); the "
+                        f"limit is {MAX_UNCOMPRESSED >> 20:,} MiB.",
+                        details=[{"member": info.filename, "limit": MAX_UNCOMPRESSED}],
+                    )
+    except zlib.error as exc:
+        raise FileFormatError(f"The workbook part '{info.filename}' is damaged: {exc}.") from None
+    return size
+
+
+def _check_sizes(infos: list[zipfile.ZipInfo], *, total: int | None = None) -> None:
+    if total is None:
+        total = sum(i.file_size for i in infos)
+    if total > MAX_UNCOMPRESSED:
+        raise FileLimitError(
+            f"The workbook would expand to {total / (1 << 20):,.0f} MiB; the limit is "
+            f"{MAX_UNCOMPRESSED >> 20:,} MiB.",
+            details=[{"uncompressed_bytes": total, "limit": MAX_UNCOMPRESSED}],
+        )
+    for info in infos:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > RATIO_MIN_BYTES and ratio > MAX_RATIO:
+            raise FileLimitError(
+                f"The workbook part '{info.filename}' is compressed {ratio:,.0f} times "
+                f"(limit {MAX_RATIO}); refusing a possible decompression bomb.",
+                details=[{"member": info.filename, "ratio": round(ratio), "limit": MAX_RATIO}],
+            )
