@@ -32,6 +32,16 @@ def text_problem(value: str) -> str | None:
     return None
 
 
+def stripped_not_blank(value: str | None) -> str | None:
+    """A name or label validator: surrounding spaces are dropped, and nothing may remain blank."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
 def _isoformat(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)

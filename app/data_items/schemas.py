@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, field_validator
 
-from app.core.schemas import InputSchema, Schema, Timestamp, optional_not_null
+from app.core.schemas import InputSchema, Schema, Timestamp, optional_not_null, stripped_not_blank
 from app.fields.schemas import FieldCreate, FieldRead
 
 DataName = Annotated[
@@ -21,15 +21,6 @@ DataName = Annotated[
 Description = Annotated[str, Field(max_length=10_000, examples=["Quarterly sales by region"])]
 
 
-def _clean_name(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        raise ValueError("must not be empty")
-    return value
-
-
 class DataItemCreate(InputSchema):
     data_name: DataName
     data_description: Description = ""
@@ -39,7 +30,7 @@ class DataItemCreate(InputSchema):
         description="Fields to create with the item, in order (same shape as POST …/fields/).",
     )
 
-    _name = field_validator("data_name")(_clean_name)
+    _name = field_validator("data_name")(stripped_not_blank)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -62,7 +53,7 @@ class DataItemUpdate(InputSchema):
     data_name: DataName | None = None
     data_description: Description | None = None
 
-    _name = field_validator("data_name")(_clean_name)
+    _name = field_validator("data_name")(stripped_not_blank)
 
     @field_validator("data_name", "data_description", mode="before")
     @classmethod

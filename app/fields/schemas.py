@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, field_validator
 
-from app.core.schemas import InputSchema, Schema, optional_not_null
+from app.core.schemas import InputSchema, Schema, optional_not_null, stripped_not_blank
 from app.fields.types import FieldType
 
 Label = Annotated[
@@ -29,15 +29,6 @@ Order = Annotated[
 ]
 
 
-def _clean_label(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        raise ValueError("must not be empty")
-    return value
-
-
 class FieldCreate(InputSchema):
     field_label: Label
     field_type: FieldType = FieldType.CHAR
@@ -45,7 +36,7 @@ class FieldCreate(InputSchema):
     field_required: bool = False
     field_instructions: Instructions = ""
 
-    _label = field_validator("field_label")(_clean_label)
+    _label = field_validator("field_label")(stripped_not_blank)
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"field_label": "Discount %", "field_type": "decimal"}]}
@@ -62,7 +53,7 @@ class FieldUpdate(InputSchema):
     field_required: bool | None = None
     field_instructions: Instructions | None = None
 
-    _label = field_validator("field_label")(_clean_label)
+    _label = field_validator("field_label")(stripped_not_blank)
 
     @field_validator(
         "field_label",

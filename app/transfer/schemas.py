@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from app.core.schemas import InputSchema
+from app.core.schemas import InputSchema, stripped_not_blank
 from app.data_items.schemas import DataName, Description
 from app.fields.schemas import FieldCreate
 from app.widgets.schemas import WidgetCreate
@@ -23,15 +23,6 @@ class ExportFormat(StrEnum):
     CSV = "csv"
     XLSX = "xlsx"
     JSON = "json"
-
-
-def _clean_name(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        raise ValueError("must not be empty")
-    return value
 
 
 class CopyRequest(InputSchema):
@@ -49,7 +40,7 @@ class CopyRequest(InputSchema):
         ),
     )
 
-    _name = field_validator("data_name")(_clean_name)
+    _name = field_validator("data_name")(stripped_not_blank)
 
     @model_validator(mode="before")
     @classmethod
@@ -100,7 +91,7 @@ class BundleItem(InputSchema):
     created_at: datetime | None = Field(default=None, description="Informational.")
     updated_at: datetime | None = Field(default=None, description="Informational.")
 
-    _name = field_validator("data_name")(_clean_name)
+    _name = field_validator("data_name")(stripped_not_blank)
 
 
 class BundleField(FieldCreate):
