@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
-from app.rows.maintenance import ensure_search_index
+from app.rows.maintenance import drop_search_index_before, ensure_search_index, search_index_name
 from tests.conftest import Caller
 from tests.fixtures.sales import Sales
+from tests.ingestion import files
 
 pytestmark = pytest.mark.asyncio
 
@@ -129,3 +131,62 @@ async def test_escapes_stay_exact_when_a_control_character_arrives_later(
         [],
     )  # the JSON text has "\\nthen"; the cell does not
     assert await hits(api, sales, "x\nthen") == (1, [int(ref)])
+
+
+@pytest.mark.parametrize(
+    ("existing", "incoming", "drops"),
+    [
+        (0, 9_999, False),  # small loads keep the index
+        (0, 10_000, True),
+        (1_000_000, 49_999, False),  # under a twentieth of the item
+        (1_000_000, 50_000, True),
+        (1_100_000, 100_000, True),  # the benchmark's second append
+        (10_000_000, 100_000, False),
+    ],
+)
+async def test_which_appends_drop_the_search_index(
+    existing: int, incoming: int, drops: bool
+) -> None:
+    assert drop_search_index_before(existing, incoming) is drops
+
+
+async def test_a_big_append_rebuilds_the_index_and_finds_the_new_rows(
+    api: Caller, app: FastAPI, sessionmaker: Any
+) -> None:
+    header = ["Name", "Code"]
+    first = files.csv_bytes([header, *([f"old {i}", f"A{i}"] for i in range(12_000))])
+    r = await api.client.post(
+        "/data-items/create-from-file/",
+        data={"data_name": "big"},
+        files={"data_file": ("big.csv", first, "text/csv")},
+    )
+    assert r.status_code == 201, r.text
+    item = r.json()["id"]
+    await app.state.row_maintenance.wait_idle()
+    assert await index_valid(sessionmaker, item) is True
+
+    more = files.csv_bytes([header, *([f"new {i}", f"B{i}"] for i in range(10_000))])
+    r = await api.client.post(
+        f"/data-items/{item}/append-from-file/",
+        files={"data_file": ("more.csv", more, "text/csv")},
+    )
+    assert r.status_code == 200, r.text
+    await app.state.row_maintenance.wait_idle()
+    assert await index_valid(sessionmaker, item) is True
+    r = await api.client.get(f"/data-items/{item}/rows/", params={"search": "new 9999"})
+    assert r.json()["total"] == 1 and r.json()["rows"][0]["_row_ref"] == "21999"
+    r = await api.client.get(f"/data-items/{item}/rows/", params={"search": "b1234"})
+    assert r.json()["total"] == 1
+
+
+async def index_valid(sessionmaker: Any, item: int) -> bool | None:
+    async with sessionmaker() as session:
+        return (
+            await session.execute(
+                text(
+                    "SELECT i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
+                    "WHERE c.relname = :name"
+                ),
+                {"name": search_index_name(item)},
+            )
+        ).scalar_one_or_none()
