@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# test processes (pytest-xdist); each has its own throwaway database. 1 runs them in this process.
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint format typecheck check migrate bench load fuzz hostile clean
@@ -23,7 +25,7 @@ run: $(STAMP) ## serve on http://127.0.0.1:8000 (embedded PostgreSQL unless DATA
 	$(BIN)/python -m app serve
 
 test: $(STAMP) ## run the whole test suite against a real PostgreSQL (embedded, or TEST_DATABASE_URL)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
 
 lint: $(STAMP) ## ruff lint + format check
 	$(BIN)/ruff check app tests bench migrations
