@@ -273,7 +273,8 @@ async def create_from_file(
         result.rows,
         len(fields),
     )
-    return CreateOutcome(item, fields, result.rows, result.cells, reference, table.notes)
+    notes = table.notes + [_type_note(c.header, c.plan) for c in columns]
+    return CreateOutcome(item, fields, result.rows, result.cells, reference, notes)
 
 
 @dataclass
@@ -399,6 +400,7 @@ async def append_from_file(
         },
     )
     order = {c.index: c for c in columns}
+    new_notes = [_type_note(h, p) for _, h, p in new_columns]
     return AppendOutcome(
         item=item,
         rows=result.rows,
@@ -406,8 +408,14 @@ async def append_from_file(
         matched=[table.headers[i] for i in sorted(order)],
         skipped=skipped,
         reference=reference,
-        notes=table.notes,
+        notes=table.notes + new_notes,
     )
+
+
+def _type_note(header: str, plan: ColumnPlan) -> str:
+    """Why a column got its type, for the response's notes: "Column 'Zip': char (leading zeros
+    (e.g. '02134') keep it text)."."""
+    return f"Column {header!r}: {plan.field_type} ({plan.reasons})."
 
 
 def _new_labels(headers: Sequence[str], taken: set[str]) -> list[str]:

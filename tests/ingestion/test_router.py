@@ -176,6 +176,12 @@ class TestCreateFromCSV:
         assert types(item) == {
             "ambiguous": "char", "day_first": "date", "iso": "date", "named": "date", "mixed": "char",
         }  # fmt: skip
+        # the notes say how each column was read, so a day/month decision is never silent
+        assert "Column 'day_first': date (every value is a day-first date)." in item["notes"]
+        assert (
+            "Column 'ambiguous': char (day/month order is ambiguous (e.g. '03/01/2026'))."
+            in item["notes"]
+        )
         got = await rows_of(api, item)
         assert [r["day_first"] for r in got] == ["2026-01-13", "2026-03-02"]
         assert [r["ambiguous"] for r in got] == ["03/01/2026", "04/02/2026"]
@@ -409,6 +415,9 @@ class TestAppend:
         assert r.status_code == 200, r.text
         assert r.json()["matched_columns"] == ["Region", "Rating", "Due"]
         assert r.json()["skipped_columns"] == []
+        notes = r.json()["notes"]
+        assert "Column 'Rating': decimal (every value is a number)." in notes
+        assert not any("'Region'" in n for n in notes)  # an existing field: its type stands
         fields = (await api.client.get(f"/data-items/{item['id']}/fields/")).json()["fields"]
         assert [(f["field_label"], f["field_type"]) for f in fields][-2:] == [
             ("Rating", "decimal"),
