@@ -165,6 +165,10 @@ async def ensure_search_index(engine: AsyncEngine, item_id: int, min_rows: int) 
                     f"USING gin (({SEARCH_TEXT}) gin_trgm_ops)"
                 )
             )
+            # Statistics on the indexed expression: without them the planner guesses 0.16 % of
+            # rows match any term and runs a common term's count serially (1.1 s instead of
+            # 0.6 s with two workers on 1M rows).
+            await conn.execute(text(f"ANALYZE {table}"))
             log.info("built the search index of data item %s (%s rows)", item, row_count)
         finally:
             await conn.execute(

@@ -164,6 +164,7 @@ async def test_a_big_append_rebuilds_the_index_and_finds_the_new_rows(
     item = r.json()["id"]
     await app.state.row_maintenance.wait_idle()
     assert await index_valid(sessionmaker, item) is True
+    assert await expression_stats(sessionmaker, item)  # so the planner can size a search
 
     more = files.csv_bytes([header, *([f"new {i}", f"B{i}"] for i in range(10_000))])
     r = await api.client.post(
@@ -190,3 +191,16 @@ async def index_valid(sessionmaker: Any, item: int) -> bool | None:
                 {"name": search_index_name(item)},
             )
         ).scalar_one_or_none()
+
+
+async def expression_stats(sessionmaker: Any, item: int) -> int:
+    """Statistics ANALYZE gathered on the indexed expression (kept under the index's name)."""
+    async with sessionmaker() as session:
+        return int(
+            (
+                await session.execute(
+                    text("SELECT count(*) FROM pg_stats WHERE tablename = :name"),
+                    {"name": search_index_name(item)},
+                )
+            ).scalar_one()
+        )
