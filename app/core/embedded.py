@@ -63,6 +63,22 @@ def _short_hash(path: Path) -> str:
     return hashlib.sha256(os.fsencode(path)).hexdigest()[:12]
 
 
+DEFAULT_RUNTIME_DIR = "/var/lib/data-items-service"
+
+
+def fallback_cluster_dir(
+    data_dir: str | os.PathLike[str], runtime_dir: str | os.PathLike[str] = DEFAULT_RUNTIME_DIR
+) -> Path:
+    """Where the cluster of `data_dir` lives when the server's user cannot reach it (or the
+    binaries): one folder per data dir under the runtime folder."""
+    return Path(runtime_dir).resolve() / "clusters" / _short_hash(Path(data_dir).resolve())
+
+
+def wheel_binaries() -> Path:
+    """The installed wheel's PostgreSQL binaries (bin/ of pginstall)."""
+    return _wheel_dirs()[0] / "bin"
+
+
 def _proc_start(pid: int) -> int | None:
     """Start time of a live, non-zombie process (guards against PID reuse); None if dead."""
     try:
@@ -98,7 +114,7 @@ class EmbeddedPostgres:
         *,
         database: str = "app",
         run_as: str = "nobody",
-        runtime_dir: str | os.PathLike[str] = "/var/lib/data-items-service",
+        runtime_dir: str | os.PathLike[str] = DEFAULT_RUNTIME_DIR,
         fsync: bool = True,
         ephemeral: bool = False,
         extra_settings: Mapping[str, str] | None = None,
@@ -272,7 +288,7 @@ class EmbeddedPostgres:
         if self._run_kw and not self._reachable(bin_dir, self.data_dir, self.data_dir / "pgdata"):
             _mkdirs(self.runtime_dir)
             bin_dir = self._copy_binaries(pginstall, libs)
-            cluster = self.runtime_dir / "clusters" / _short_hash(self.data_dir)
+            cluster = fallback_cluster_dir(self.data_dir, self.runtime_dir)
             _mkdirs(cluster)
             if not self._reachable(bin_dir, cluster, cluster / "pgdata"):
                 raise EmbeddedPostgresError(f"user {self._uid} cannot reach {cluster}")
