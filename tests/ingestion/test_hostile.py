@@ -22,6 +22,11 @@ from tests.ingestion import files, hostile_files
 CREATE = "/data-items/create-from-file/"
 GiB = 1 << 30
 
+# Slowest answer allowed to /healthz and an API call while a big or hostile file is handled.
+# Handling it takes several seconds, so an event loop it blocked would show far above this;
+# the bound is loose because the suite runs two test processes on two cores (no flaky timing).
+RESPONSIVE = 2.0
+
 
 def utf8_with_a_bad_byte_near_the_end(rows: int = 1_000_000) -> bytes:
     line = "1,Köln\r\n".encode()
@@ -155,7 +160,7 @@ def test_a_200_mb_line_is_refused_and_others_are_served_meanwhile(live: LiveServ
     for poller in (health, api_calls):
         assert poller.failures == []
         assert len(poller.latencies) > 5
-        assert max(poller.latencies) < 0.5, max(poller.latencies)
+        assert max(poller.latencies) < RESPONSIVE, max(poller.latencies)
     spool: Path = live.spool  # type: ignore[attr-defined]
     assert list(spool.glob("*")) == []
 
