@@ -32,19 +32,6 @@ class ReadLimits:
 
 
 @dataclass
-class RawTable:
-    labels: list[str]
-    headers: list[str]
-    frame: pl.DataFrame
-    row_numbers: pl.Series
-    source_format: SourceFormat
-    notes: list[str]
-    encoding: str | None = None
-    delimiter: str | None = None
-    sheet: str | None = None
-
-
-@dataclass
 class Parsed:
     """A format reader's result before the common rules (blank rows, labels, caps)."""
 
@@ -56,6 +43,13 @@ class Parsed:
     encoding: str | None = None
     delimiter: str | None = None
     sheet: str | None = None
+
+
+@dataclass(kw_only=True)
+class RawTable(Parsed):
+    """The table after the common rules: `labels` are the field labels its headers give."""
+
+    labels: list[str]
 
 
 def too_many_columns(n: int, limits: ReadLimits) -> FileLimitError:
