@@ -246,9 +246,8 @@ async def create_from_file(
     if result.control_chars:
         await repo.mark_control_chars()
     await partitions.attach_partition(session, item.id)
-    await summary_service.replace_stats(
-        session, item.id, {c.target.id: c.stats.result() for c in columns}
-    )
+    stats = await anyio.to_thread.run_sync(lambda: {c.target.id: c.stats.result() for c in columns})
+    await summary_service.replace_stats(session, item.id, stats)
     reference = await ReferenceFileRepository(session, item.id).store(
         upload.path,
         filename=upload.filename,
@@ -374,9 +373,8 @@ async def append_from_file(
     new_ids = {f.id for f in created_fields}
     for column in columns:
         if column.target.id in new_ids:  # empty in the rows that were there: the file has it all
-            await summary_service.replace_stats(
-                session, item.id, {column.target.id: column.stats.result()}
-            )
+            result_stats = await anyio.to_thread.run_sync(column.stats.result)
+            await summary_service.replace_stats(session, item.id, {column.target.id: result_stats})
         else:
             await summary_service.add_aggregates(
                 session, item.id, column.target, column.stats.increments()
