@@ -53,7 +53,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import polars as pl
 
@@ -80,10 +80,12 @@ __all__ = [
     "build_documents",
     "convert_column",
     "infer_columns",
+    "plan_columns",
     "plan_for_type",
 ]
 
 DateOrder = Literal["ymd", "dmy", "mdy", "named"]
+_T = TypeVar("_T")
 SAMPLE_ROWS = 10_000
 SAMPLE_VALUES = 1_000
 MAX_CHAR_LENGTH = 255
@@ -130,12 +132,23 @@ class Converted:
 
 def infer_columns(frame: pl.DataFrame, *, delimiter: str | None) -> list[ColumnPlan]:
     """One plan per column of ``frame`` (see the module docstring for the rules)."""
-    columns = frame.get_columns()
+    return _per_column(lambda c: _infer_one(c, delimiter), frame.get_columns())
+
+
+def plan_columns(
+    columns: list[tuple[pl.Series, FieldType]], *, delimiter: str | None
+) -> list[ColumnPlan]:
+    """`plan_for_type` of each (column, field type), columns in parallel."""
+    return _per_column(lambda ct: plan_for_type(ct[0], ct[1], delimiter=delimiter), columns)
+
+
+def _per_column(work: Callable[[_T], ColumnPlan], columns: list[_T]) -> list[ColumnPlan]:
+    """Columns in parallel threads (Polars releases the GIL), results in order."""
     workers = max(1, min(len(columns), os.cpu_count() or 1))
     if workers == 1:
-        return [_infer_one(c, delimiter) for c in columns]
+        return [work(c) for c in columns]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="infer") as pool:
-        return list(pool.map(lambda c: _infer_one(c, delimiter), columns))
+        return list(pool.map(work, columns))
 
 
 def _infer_one(column: pl.Series, delimiter: str | None) -> ColumnPlan:

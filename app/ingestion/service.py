@@ -26,7 +26,7 @@ from app.fields import service as fields_service
 from app.fields.schemas import FieldCreate
 from app.fields.types import FieldType
 from app.ingestion.documents import build_documents
-from app.ingestion.inference import ColumnPlan, convert_column, infer_columns, plan_for_type
+from app.ingestion.inference import ColumnPlan, convert_column, infer_columns, plan_columns
 from app.ingestion.readers import FileFormatError, RawTable, ReadLimits, read_table
 from app.ingestion.repository import ReferenceFileRepository
 from app.ingestion.stats import ColumnStats
@@ -335,17 +335,13 @@ async def append_from_file(
             details=[{"column": h, "message": "matches no field"} for h in table.headers],
         )
 
-    def plan_matched() -> list[ColumnPlan]:
-        return [
-            plan_for_type(
-                table.frame.get_column(table.frame.columns[i]),
-                FieldType(f.field_type),
-                delimiter=table.delimiter,
-            )
-            for i, _, f in matched
-        ]
-
-    matched_plans = await anyio.to_thread.run_sync(plan_matched)
+    to_plan = [
+        (table.frame.get_column(table.frame.columns[i]), FieldType(f.field_type))
+        for i, _, f in matched
+    ]
+    matched_plans = await anyio.to_thread.run_sync(
+        lambda: plan_columns(to_plan, delimiter=table.delimiter)
+    )
     columns = [Column(i, h, f, p) for (i, h, f), p in zip(matched, matched_plans, strict=True)]
     created_fields: list[Field] = []
     if new_columns:

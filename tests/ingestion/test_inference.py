@@ -17,6 +17,7 @@ from app.ingestion.inference import (
     build_documents,
     convert_column,
     infer_columns,
+    plan_columns,
     plan_for_type,
 )
 from app.ingestion.readers import read_table
@@ -385,6 +386,21 @@ def test_plan_for_type_appends() -> None:
     assert unsure == ColumnPlan(DECIMAL, ambiguous_bad=True)
     assert convert(["1.234", "5"], unsure)[1] == [True, False]
     assert plan_for_type(pl.Series(["x"]), CHAR, delimiter=None) == ColumnPlan(CHAR)
+
+
+def test_plan_columns_plans_each_column_in_order() -> None:
+    columns = [
+        (pl.Series(["03/01/2026", "13/01/2026"]), DATE),
+        (pl.Series(["1,5", "2"]), DECIMAL),
+        (pl.Series(["01/13/2026"]), DATE),
+        (pl.Series(["x"]), CHAR),
+    ]
+    assert plan_columns(columns, delimiter=";") == [
+        ColumnPlan(DATE, date_order="dmy"),
+        ColumnPlan(DECIMAL, decimal_comma=True),
+        ColumnPlan(DATE, date_order="mdy"),
+        ColumnPlan(CHAR),
+    ]
 
 
 # ----------------------------------------------------------------------------- JSON
