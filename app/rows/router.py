@@ -13,6 +13,7 @@ from app.core.openapi import errors
 from app.data_items.dependencies import DataItemDep
 from app.fields.dependencies import ItemFieldsDep
 from app.rows import service
+from app.rows.params import FilterParam, SearchParam, SortParam
 from app.rows.schemas import (
     BulkCreated,
     RowBulkCreate,
@@ -59,22 +60,9 @@ async def list_rows(
     session: SessionDep,
     offset: Annotated[int, Query(description="Rows to skip (0 or more).")] = 0,
     limit: Annotated[int, Query(description="Rows per page, 1 to 500.")] = 100,
-    search: Annotated[str | None, Query(description="Text to find in any cell.")] = None,
-    filter_json: Annotated[
-        str | None,
-        Query(
-            alias="filter",
-            description=(
-                'Filter as JSON: {"match": "all"|"any", "conditions": [{"field": <id>, "op": '
-                'eq|ne|gt|gte|lt|lte|contains|in|is_empty|not_empty, "value": …}]}.'
-            ),
-            examples=['{"conditions": [{"field": 102, "op": "gt", "value": 1000}]}'],
-        ),
-    ] = None,
-    sort: Annotated[
-        str | None,
-        Query(description="Field ids, `-` for descending, comma-separated.", examples=["102,-103"]),
-    ] = None,
+    search: SearchParam = None,
+    filter_json: FilterParam = None,
+    sort: SortParam = None,
 ) -> ExactJSONResponse:
     body = await service.list_rows(
         session,

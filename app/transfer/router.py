@@ -16,6 +16,7 @@ from app.data_items import service as data_items_service
 from app.data_items.dependencies import DataItemDep
 from app.data_items.schemas import DataItemRead
 from app.fields.dependencies import ItemFieldsDep
+from app.rows.params import FilterParam, SearchParam, SortParam
 from app.transfer import service
 from app.transfer.schemas import Bundle, CopyRequest, ExportFormat
 
@@ -88,19 +89,9 @@ async def export_rows(
     export_format: Annotated[
         ExportFormat, Query(alias="format", description="csv (default), xlsx or json.")
     ] = ExportFormat.CSV,
-    search: Annotated[str | None, Query(description="Text to find in any cell.")] = None,
-    filter_json: Annotated[
-        str | None,
-        Query(
-            alias="filter",
-            description="Filter as JSON, as on GET …/rows/.",
-            examples=['{"conditions": [{"field": 102, "op": "gt", "value": 1000}]}'],
-        ),
-    ] = None,
-    sort: Annotated[
-        str | None,
-        Query(description="Field ids, `-` for descending, comma-separated.", examples=["102,-103"]),
-    ] = None,
+    search: SearchParam = None,
+    filter_json: FilterParam = None,
+    sort: SortParam = None,
     bom: Annotated[
         bool, Query(description="csv only: start with a UTF-8 byte order mark (for Excel).")
     ] = False,
