@@ -140,23 +140,15 @@ async def succeed(
 ) -> ImportJob | None:
     """In the job's own transaction: succeeded, with its result, and the upload dropped. None if
     the job is no longer running for `worker` (then the caller must roll back)."""
-    stmt = (
-        update(ImportJob)
-        .where(ImportJob.id == job_id, ImportJob.status == "running", ImportJob.worker == worker)
-        .values(
-            status="succeeded",
-            result=result,
-            data_item_id=data_item_id,
-            rows_processed=rows,
-            finished_at=func.now(),
-        )
-        .returning(ImportJob)
-        .execution_options(populate_existing=True)
+    return await _finish(
+        session,
+        job_id,
+        worker,
+        status="succeeded",
+        result=result,
+        data_item_id=data_item_id,
+        rows_processed=rows,
     )
-    job = (await session.scalars(stmt)).one_or_none()
-    if job is not None:
-        await session.execute(delete(ImportJobChunk).where(ImportJobChunk.job_id == job_id))
-    return job
 
 
 async def fail(
@@ -164,13 +156,21 @@ async def fail(
 ) -> ImportJob | None:
     """Failed with `error`, the upload dropped, nothing else kept. Only a running job (of
     `worker`, when given) changes; None otherwise."""
+    return await _finish(session, job_id, worker, status="failed", error=error)
+
+
+async def _finish(
+    session: AsyncSession, job_id: int, worker: str | None, **values: Any
+) -> ImportJob | None:
+    """A running job (of `worker`, when given) set to `values` and finished, its upload dropped;
+    None if it was not running."""
     conditions = [ImportJob.id == job_id, ImportJob.status == "running"]
     if worker is not None:
         conditions.append(ImportJob.worker == worker)
     stmt = (
         update(ImportJob)
         .where(*conditions)
-        .values(status="failed", error=error, finished_at=func.now())
+        .values(**values, finished_at=func.now())
         .returning(ImportJob)
         .execution_options(populate_existing=True)
     )
