@@ -311,6 +311,15 @@ def plan_for_type(column: pl.Series, field_type: FieldType, *, delimiter: str | 
             return ColumnPlan(field_type, ambiguous_bad=True)
         use_comma = only_point == 0 or (only_comma > 0 and comma.sum() > point.sum())
         return ColumnPlan(field_type, decimal_comma=use_comma)
+    head = t.head(SAMPLE_ROWS)
+    sample = head.filter(~is_missing(head)).head(SAMPLE_VALUES)
+    fitting = [o for o in _DATE_ORDERS if not sample.is_empty() and bool(_check(sample, o).all())]
+    if len(fitting) == 1:
+        # The usual case, decided on the sample alone: an order that fits every value fits the
+        # sample, so no other order can; if this one misses some value, the conversion names
+        # the values it misses (the file is refused either way). A day/month order that alone
+        # fits the sample is decided by a sample value the other order does not read.
+        return ColumnPlan(field_type, date_order=fitting[0])
     oks = {order: _check(t, order) for order in _DATE_ORDERS}
     order = max(_DATE_ORDERS, key=lambda o: int(oks[o].sum()))  # first of equals wins
     if order in ("dmy", "mdy"):
