@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from app.fields.types import FieldType
+from app.ingestion.documents import has_control_chars, json_strings
 from app.ingestion.inference import (
     ColumnPlan,
     build_documents,
@@ -388,6 +389,20 @@ def test_plan_for_type_appends() -> None:
     assert plan_for_type(pl.Series(["x"]), CHAR, delimiter=None) == ColumnPlan(CHAR)
 
 
+def test_plan_for_type_decided_on_the_sample_still_checks_every_row() -> None:
+    # 12,000 ISO dates and one day-first date at the end: the sample (the first 10,000 rows)
+    # decides year-first; the conversion then refuses the last value rather than guessing.
+    late = pl.Series(["2026-01-15"] * 12_000 + ["13/01/2026"])
+    plan = plan_for_type(late, DATE, delimiter=",")
+    assert plan == ColumnPlan(DATE, date_order="ymd")
+    out = convert_column(late, plan)
+    assert out.bad.arg_true().to_list() == [12_000]
+    # a day-first sample decides the order even when later rows would read either way
+    day_first = pl.Series(["13/01/2026"] + ["03/01/2026"] * 12_000)
+    assert plan_for_type(day_first, DATE, delimiter=",") == ColumnPlan(DATE, date_order="dmy")
+    assert not convert_column(day_first, ColumnPlan(DATE, date_order="dmy")).bad.any()
+
+
 def test_plan_columns_plans_each_column_in_order() -> None:
     columns = [
         (pl.Series(["03/01/2026", "13/01/2026"]), DATE),
@@ -404,6 +419,20 @@ def test_plan_columns_plans_each_column_in_order() -> None:
 
 
 # ----------------------------------------------------------------------------- JSON
+
+
+@pytest.mark.parametrize("code", range(0x20))
+def test_has_control_chars_sees_every_control_character(code: int) -> None:
+    text = pl.Series(["plain", None, f"a{chr(code)}b"])
+    assert has_control_chars(json_strings(text), text)
+    assert not has_control_chars(json_strings(text.head(2)), text.head(2))
+
+
+def test_has_control_chars_is_not_fooled_by_escaped_backslashes() -> None:
+    # their JSON holds "\\n", "\\u0041", "\\t": the substrings it scans for, yet no control character
+    text = pl.Series(["x\\nthen", "\\u0041", 'say "hi"\\t', "\u2028\u007f é"])
+    assert json_strings(text).str.contains_any(["\\n", "\\u00", "\\t"]).sum() == 3
+    assert not has_control_chars(json_strings(text), text)
 
 
 def test_json_strings_round_trip_every_character() -> None:
