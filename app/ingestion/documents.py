@@ -426,6 +426,20 @@ def json_strings(text: pl.Series) -> pl.Series:
     return _eval(text, pl.when(pl.col("v").is_not_null()).then(stripped))
 
 
+# How json_strings writes the control characters U+0000-U+001F (short escapes or \u00XX).
+_CONTROL_ESCAPES = ["\\u00", "\\n", "\\r", "\\t", "\\b", "\\f"]
+
+
+def has_control_chars(fragments: pl.Series, text: pl.Series) -> bool:
+    """Whether any value of ``text`` holds a control character, given its ``json_strings``.
+    A substring scan of the escapes (which an escaped backslash can also produce) picks the
+    candidates; the exact check runs on those only (a regex over every value costs 5x more)."""
+    candidates = fragments.str.contains_any(_CONTROL_ESCAPES).fill_null(False)
+    if not candidates.any():
+        return False
+    return bool(text.filter(candidates).str.contains(r"[\x00-\x1f]").any())
+
+
 def quoted(text: pl.Series) -> pl.Series:
     """``"text"`` for text that needs no escaping (dates); null stays null."""
     return _eval(text, pl.concat_str(pl.lit('"'), pl.col("v"), pl.lit('"')))

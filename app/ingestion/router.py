@@ -26,7 +26,6 @@ from app.ingestion.schemas import (
 from app.ingestion.upload import FILE_FIELD, UploadForm, receive_form
 from app.jobs import service as jobs_service
 from app.jobs.dependencies import AsyncFlag
-from app.rows.maintenance import drop_search_index_for_load
 
 router = APIRouter(prefix="/data-items", tags=["files"], route_class=AuthenticatedRoute)
 
@@ -204,7 +203,7 @@ async def append_from_file(
                 add_new_fields=flag == "true",
                 sheet=_text(form, "sheet"),
                 settings=request.app.state.settings,
-                drop_search_index=drop_search_index_for_load,
+                maintenance=request.app.state.row_maintenance,
             )
     finally:
         await anyio.to_thread.run_sync(form.cleanup)

@@ -20,9 +20,11 @@ _DECIMAL_DIGITS = 38  # Polars' Decimal128; beyond it, Python's Decimal does the
 
 def _exact_decimals(display: pl.Series) -> tuple[Decimal, Decimal, Decimal, int]:
     """(sum, min, max, scale) of canonical decimal texts, exactly."""
-    frac = display.str.extract(r"\.(\d+)$", 1).str.len_chars().fill_null(0)
-    scale = int(frac.max() or 0)  # type: ignore[arg-type]
-    whole = display.str.replace(r"^-", "").str.replace(r"\..*$", "").str.len_chars()
+    # canonical texts are ASCII `-?digits(.digits)?`: byte positions are character positions
+    length = display.str.len_bytes().cast(pl.Int64)
+    point = display.str.find(".", literal=True).cast(pl.Int64)
+    scale = int((length - point - 1).fill_null(0).max() or 0)  # type: ignore[arg-type]
+    whole = point.fill_null(length) - display.str.starts_with("-").cast(pl.Int64)
     int_digits = int(whole.max() or 1)  # type: ignore[arg-type]
     headroom = len(str(display.len())) + 1
     if int_digits + scale + headroom <= _DECIMAL_DIGITS:
@@ -43,6 +45,9 @@ class ColumnStats:
     """Running statistics of one field over the chunks of an upload."""
 
     field_type: FieldType
+    # char/text: count each distinct value (for unique and top values). An append into an
+    # existing field does not: those are recounted over the whole item afterwards.
+    counts: bool = True
     non_empty: int = 0
     num_sum: Decimal | None = None
     num_min: Decimal | None = None
@@ -62,7 +67,8 @@ class ColumnStats:
         self.non_empty += values.len()
         kind = self.field_type
         if is_textual(kind):
-            self._counts.append(values.rename("value").value_counts(name="count"))
+            if self.counts:
+                self._counts.append(values.rename("value").value_counts(name="count"))
         elif kind is FieldType.DECIMAL:
             total, low, high, scale = _exact_decimals(values)
             with localcontext() as ctx:
@@ -91,7 +97,7 @@ class ColumnStats:
             "true_count": self.true_count, "false_count": self.false_count,
             "unique_count": None, "top_values": None,
         }  # fmt: skip
-        if is_textual(self.field_type):
+        if is_textual(self.field_type) and self.counts:
             if self._counts:
                 counts = (
                     pl.concat(self._counts).group_by("value").agg(pl.col("count").sum())

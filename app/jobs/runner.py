@@ -40,7 +40,7 @@ from app.jobs import queue
 from app.jobs.outcomes import app_error, interrupted_error, job_data, unexpected_error
 from app.jobs.schemas import JobKind
 from app.jobs.service import TOPIC
-from app.rows.maintenance import RowMaintenance, drop_search_index_for_load
+from app.rows.maintenance import RowMaintenance
 from app.webhooks import service as webhooks_service
 from app.webhooks.schemas import WebhookEvent
 
@@ -96,7 +96,7 @@ class ImportJobRunner:
         settings: Settings,
         *,
         slots: anyio.Semaphore,
-        maintenance: RowMaintenance | None = None,
+        maintenance: RowMaintenance,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -270,7 +270,7 @@ class ImportJobRunner:
                 await self._discard(conn, job.id)
                 if error is not None:
                     await self._fail(job.id, error)
-        if error is None and self.maintenance is not None:
+        if error is None:
             self.maintenance.item_changed(item_id, loaded=True)
 
     async def _import(
@@ -307,7 +307,7 @@ class ImportJobRunner:
                     add_new_fields=bool(params.get("add_new_fields")),
                     sheet=params.get("sheet"),
                     settings=self.settings,
-                    drop_search_index=drop_search_index_for_load,
+                    maintenance=self.maintenance,
                     progress=beat.progress,
                 )
                 item_id, rows = item.id, appended.rows

@@ -2,7 +2,8 @@
 - drop the row partitions of deleted items (DETACH … CONCURRENTLY, then DROP);
 - after writes commit: recompute the item's stale statistics, and give items that have grown
   large enough a trigram search index (CREATE INDEX CONCURRENTLY: writes go on meanwhile).
-Work is coalesced (a burst of writes to one item triggers one refresh) and also runs at start-up.
+Work is coalesced (a burst of writes to one item triggers one refresh) and also runs at start-up
+(orphaned partitions, and big items left without a valid search index by a restart).
 Everything it does is also correct if it never runs: summaries recompute what is stale on read,
 and searches scan when there is no index.
 """
@@ -14,6 +15,7 @@ import contextlib
 import logging
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.rows import partitions
@@ -23,6 +25,9 @@ from app.summary import service as summary_service
 log = logging.getLogger("app.rows.maintenance")
 
 _INDEX_LOCK_CLASS = 7_302
+# How long a big append's index drop, on its own connection, waits for readers of the item
+# before it is done inside the append's transaction instead (see `drop_search_index_now`).
+DROP_LOCK_TIMEOUT_MS = 2_000
 
 
 class RowMaintenance:
@@ -59,6 +64,27 @@ class RowMaintenance:
         self._idle.clear()
         self._wake.set()
 
+    async def drop_search_index_now(self, item_id: int) -> bool:
+        """Drop the item's trigram index on a connection of its own, committed at once, before a
+        big append writes (see `drop_search_index_before`). DROP INDEX pays at commit (unlinking
+        a 1M-row item's 150 MB index: about 50 ms), so this runs while the append's first chunk
+        converts, instead of inside the append's commit. Call `item_changed` afterwards whether
+        the append commits or not: that rebuilds the index.
+
+        False if readers held the item for DROP_LOCK_TIMEOUT_MS: the caller then drops it in its
+        own transaction (where PostgreSQL sees any deadlock with those readers)."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(text(f"SET lock_timeout = {DROP_LOCK_TIMEOUT_MS}"))
+                await conn.execute(text(f"DROP INDEX IF EXISTS {_index(item_id)}"))
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            log.info("search index of data item %s busy; dropping it with the load", item_id)
+            return False
+        return True
+
     async def wait_idle(self) -> None:
         """Until everything requested so far is done (tests and benchmarks use this)."""
         await self._idle.wait()
@@ -87,6 +113,9 @@ class RowMaintenance:
             try:
                 if sweep:
                     await partitions.drop_orphan_partitions(self.engine)
+                    items |= await items_missing_search_index(
+                        self.engine, self.search_index_min_rows
+                    )
                 for item_id in sorted(items):
                     if item_id in loaded:
                         await vacuum_partition(self.engine, item_id)
@@ -116,6 +145,32 @@ async def vacuum_partition(engine: AsyncEngine, item_id: int) -> None:
 
 def search_index_name(item_id: int) -> str:
     return f"p{int(item_id)}_search"
+
+
+def _index(item_id: int) -> str:
+    return f'{partitions.SCHEMA}."{search_index_name(item_id)}"'
+
+
+async def items_missing_search_index(engine: AsyncEngine, min_rows: int) -> set[int]:
+    """Items big enough for a search index that have no valid one (a restart interrupted its
+    build, or came between an append's index drop and its commit)."""
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            text(
+                """
+                SELECT d.id FROM data_items d
+                WHERE d.row_count >= :min_rows AND NOT EXISTS (
+                    SELECT 1 FROM pg_class c
+                    JOIN pg_namespace n ON n.oid = c.relnamespace
+                    JOIN pg_index i ON i.indexrelid = c.oid
+                    WHERE n.nspname = :schema AND c.relname = 'p' || d.id || '_search'
+                      AND i.indisvalid)
+                  AND EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')
+                """
+            ),
+            {"min_rows": max(1, min_rows), "schema": partitions.SCHEMA},
+        )
+        return {int(row[0]) for row in result}
 
 
 async def ensure_search_index(engine: AsyncEngine, item_id: int, min_rows: int) -> bool:
@@ -188,13 +243,6 @@ def drop_search_index_before(existing_rows: int, incoming_rows: int) -> bool:
     return incoming_rows >= max(10_000, existing_rows // 20)
 
 
-async def drop_search_index_for_load(
-    session: AsyncSession, item_id: int, existing_rows: int, incoming_rows: int
-) -> bool:
-    """Before a big append (see `drop_search_index_before`): drop the item's trigram index; it
-    is rebuilt in the background after the commit."""
-    if not drop_search_index_before(existing_rows, incoming_rows):
-        return False
-    name = search_index_name(item_id)
-    await session.execute(text(f'DROP INDEX IF EXISTS {partitions.SCHEMA}."{name}"'))
-    return True
+async def drop_search_index_in(session: AsyncSession, item_id: int) -> None:
+    """`RowMaintenance.drop_search_index_now`'s fallback, inside the load's transaction."""
+    await session.execute(text(f"DROP INDEX IF EXISTS {_index(item_id)}"))

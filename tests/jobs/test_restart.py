@@ -2,9 +2,9 @@
 database of its own: a job interrupted by SIGKILL is marked failed when the service comes back,
 one interrupted by SIGTERM is marked failed on the way down, and neither leaves any data.
 
-The job is held mid-way deterministically: a test transaction locks `reference_files` (SHARE), so
-the job writes every row, reports them, then waits to store its reference file, with its
-transaction open."""
+The job is held mid-way deterministically: a test transaction locks the `rows` table against
+ATTACH PARTITION (SHARE UPDATE EXCLUSIVE), so the job stores its reference file, writes every row
+into its item's new partition, reports them, then waits to attach it, with its transaction open."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ async def run_interrupted_job(
     blocker = await asyncpg.connect(dsn)
     held = blocker.transaction()
     await held.start()
-    await blocker.execute("LOCK TABLE reference_files IN SHARE MODE")
+    await blocker.execute("LOCK TABLE rows IN SHARE UPDATE EXCLUSIVE MODE")
     try:
         r = await client.post(
             "/data-items/create-from-file/",

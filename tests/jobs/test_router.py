@@ -203,15 +203,16 @@ class TestProgressAndIsolation:
     async def test_progress_is_visible_while_the_rows_are_not(
         self, api: Caller, app: FastAPI, database_url: str
     ) -> None:
-        """Hold back the job's last step (storing the reference file) with a table lock: every
-        row is written inside its open transaction, progress says so, and nothing is visible."""
+        """Hold back the job's step after the rows (attaching the item's partition to `rows`)
+        with a table lock: every row is written inside its open transaction, progress says so,
+        and nothing is visible."""
         rows = 250_000
         dsn = make_url(database_url).set(drivername="postgresql")
         blocker = await asyncpg.connect(dsn.render_as_string(hide_password=False))
         try:
             lock = blocker.transaction()
             await lock.start()
-            await blocker.execute("LOCK TABLE reference_files IN SHARE MODE")
+            await blocker.execute("LOCK TABLE rows IN SHARE UPDATE EXCLUSIVE MODE")
             queued = await start_create(api.client, big_csv(rows), name="Big")
             running = await wait_job(
                 api.client,

@@ -3,12 +3,14 @@ cells or into JSON syntax; the same answers with and without the trigram index."
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from app.rows import maintenance
 from app.rows.maintenance import drop_search_index_before, ensure_search_index, search_index_name
 from tests.conftest import Caller
 from tests.fixtures.sales import Sales
@@ -133,6 +135,29 @@ async def test_escapes_stay_exact_when_a_control_character_arrives_later(
     assert await hits(api, sales, "x\nthen") == (1, [int(ref)])
 
 
+async def test_an_uploaded_control_character_turns_the_exact_search_on(api: Caller) -> None:
+    async def search(item: int, term: str) -> int:
+        r = await api.client.get(f"/data-items/{item}/rows/", params={"search": term})
+        return int(r.json()["total"])
+
+    plain = files.csv_bytes([["Notes"], ["x then"], ['say "hi" \\then']])
+    tabbed = files.csv_bytes([["Notes"], ["x\tthen"], ['say "hi" \\then']])
+    items = {}
+    for name, data in (("plain", plain), ("tabbed", tabbed)):
+        r = await api.client.post(
+            "/data-items/create-from-file/",
+            data={"data_name": name},
+            files={"data_file": (f"{name}.csv", data, "text/csv")},
+        )
+        assert r.status_code == 201, r.text
+        items[name] = r.json()["id"]
+    # the JSON text of the tabbed cell is "x\\tthen": only the exact check finds no "tthen" in it
+    assert await search(items["tabbed"], "tthen") == 0
+    assert await search(items["tabbed"], "x\tthen") == 1
+    assert await search(items["tabbed"], "\\then") == 1  # a real backslash is found either way
+    assert await search(items["plain"], "\\then") == 1
+
+
 @pytest.mark.parametrize(
     ("existing", "incoming", "drops"),
     [
@@ -204,3 +229,82 @@ async def expression_stats(sessionmaker: Any, item: int) -> int:
                 )
             ).scalar_one()
         )
+
+
+async def _big_item(api: Caller, app: FastAPI, rows: int = 12_000) -> int:
+    data = files.csv_bytes([["Name", "Amount"], *([f"old {i}", str(i)] for i in range(rows))])
+    r = await api.client.post(
+        "/data-items/create-from-file/",
+        data={"data_name": "big"},
+        files={"data_file": ("big.csv", data, "text/csv")},
+    )
+    assert r.status_code == 201, r.text
+    await app.state.row_maintenance.wait_idle()
+    return int(r.json()["id"])
+
+
+def _more(rows: int, last_amount: str = "1") -> bytes:
+    body = [[f"new {i}", "2"] for i in range(rows - 1)] + [[f"new {rows - 1}", last_amount]]
+    return files.csv_bytes([["Name", "Amount"], *body])
+
+
+async def test_a_failed_big_append_gets_its_search_index_back(
+    api: Caller, app: FastAPI, sessionmaker: Any
+) -> None:
+    item = await _big_item(api, app)
+    assert await index_valid(sessionmaker, item) is True
+    # big enough to drop the index first (on a connection of its own, committed at once);
+    # the last value is not a number / no header matches, so the append fails after the drop
+    unmatched = files.csv_bytes([["Other"], *([str(i)] for i in range(10_000))])
+    for data, error in ((_more(10_000, "lots"), "lots"), (unmatched, "No column")):
+        r = await api.client.post(
+            f"/data-items/{item}/append-from-file/",
+            files={"data_file": ("more.csv", data, "text/csv")},
+        )
+        assert r.status_code == 400 and error in r.json()["error"]
+        await app.state.row_maintenance.wait_idle()
+        assert await index_valid(sessionmaker, item) is True
+    r = await api.client.get(f"/data-items/{item}/rows/", params={"search": "old 11999"})
+    assert r.json()["total"] == 1
+    assert (await api.client.get(f"/data-items/{item}/rows/")).json()["total"] == 12_000
+
+
+async def test_a_big_append_waits_for_readers_inside_its_transaction(
+    api: Caller, app: FastAPI, sessionmaker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When readers hold the item past the drop's lock timeout, the index is dropped inside the
+    append's own transaction (where PostgreSQL would see a deadlock), which waits for them."""
+    monkeypatch.setattr(maintenance, "DROP_LOCK_TIMEOUT_MS", 50)
+    item = await _big_item(api, app)
+    async with sessionmaker() as reader:
+        await reader.execute(text(f'SELECT count(*) FROM item_rows."p{item}"'))  # holds a lock
+        append = asyncio.create_task(
+            api.client.post(
+                f"/data-items/{item}/append-from-file/",
+                files={"data_file": ("more.csv", _more(10_000), "text/csv")},
+            )
+        )
+        await asyncio.sleep(1.0)
+        assert not append.done()  # waiting for the reader, not failed
+        await reader.commit()
+    r = await append
+    assert r.status_code == 200, r.text
+    assert r.json()["rows_appended"] == 10_000
+    await app.state.row_maintenance.wait_idle()
+    assert await index_valid(sessionmaker, item) is True
+    r = await api.client.get(f"/data-items/{item}/rows/", params={"search": "new 9999"})
+    assert r.json()["total"] == 1
+
+
+async def test_the_start_up_sweep_rebuilds_a_missing_search_index(
+    api: Caller, app: FastAPI, sessionmaker: Any
+) -> None:
+    item = await _big_item(api, app)
+    async with sessionmaker() as session:  # as if a restart came between drop and commit
+        await session.execute(text(f'DROP INDEX item_rows."{search_index_name(item)}"'))
+        await session.commit()
+    assert item in await maintenance.items_missing_search_index(app.state.engine, 10_000)
+    app.state.row_maintenance.sweep_soon()
+    await app.state.row_maintenance.wait_idle()
+    assert await index_valid(sessionmaker, item) is True
+    assert item not in await maintenance.items_missing_search_index(app.state.engine, 10_000)
