@@ -306,11 +306,16 @@ async def create_from_file(
         raise _problems_error(result, "Cannot load the file")
     if result.control_chars:
         await repo.mark_control_chars()
-    await partitions.attach_partition(session, item.id)
-    phases.lap("attach")
-    stats = await anyio.to_thread.run_sync(lambda: {c.target.id: c.stats.result() for c in columns})
+    # the statistics' top values (a thread) while the primary key is built (the server)
+    computing = asyncio.ensure_future(
+        anyio.to_thread.run_sync(lambda: {c.target.id: c.stats.result() for c in columns})
+    )
+    try:
+        await partitions.attach_partition(session, item.id)
+    finally:
+        stats = await computing
     await summary_service.replace_stats(session, item.id, stats)
-    phases.lap("stats")
+    phases.lap("attach + stats")
     await session.refresh(item)
     await webhooks_service.emit(
         session,
