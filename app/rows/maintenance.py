@@ -71,18 +71,27 @@ class RowMaintenance:
         converts, instead of inside the append's commit. Call `item_changed` afterwards whether
         the append commits or not: that rebuilds the index.
 
-        False if readers held the item for DROP_LOCK_TIMEOUT_MS: the caller then drops it in its
-        own transaction (where PostgreSQL sees any deadlock with those readers)."""
+        False if no pooled connection was free, or readers held the item, for DROP_LOCK_TIMEOUT_MS:
+        the caller then drops it in its own transaction (where PostgreSQL sees any deadlock with
+        those readers)."""
         try:
-            async with self.engine.connect() as conn:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(text(f"SET lock_timeout = {DROP_LOCK_TIMEOUT_MS}"))
+            conn = await asyncio.wait_for(
+                self.engine.connect().start(), DROP_LOCK_TIMEOUT_MS / 1000
+            )
+        except TimeoutError:
+            log.info("no connection free to drop the search index of data item %s", item_id)
+            return False
+        try:
+            async with conn.begin():  # committed here; SET LOCAL: the pool gets it back as it was
+                await conn.execute(text(f"SET LOCAL lock_timeout = {DROP_LOCK_TIMEOUT_MS}"))
                 await conn.execute(text(f"DROP INDEX IF EXISTS {_index(item_id)}"))
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
                 raise
             log.info("search index of data item %s busy; dropping it with the load", item_id)
             return False
+        finally:
+            await conn.close()
         return True
 
     async def wait_idle(self) -> None:

@@ -10,9 +10,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from app.core.db import create_engine
 from app.rows import maintenance
 from app.rows.maintenance import drop_search_index_before, ensure_search_index, search_index_name
-from tests.conftest import Caller
+from tests.conftest import Caller, make_settings
 from tests.fixtures.sales import Sales
 from tests.ingestion import files
 
@@ -308,3 +309,30 @@ async def test_the_start_up_sweep_rebuilds_a_missing_search_index(
     await app.state.row_maintenance.wait_idle()
     assert await index_valid(sessionmaker, item) is True
     assert item not in await maintenance.items_missing_search_index(app.state.engine, 10_000)
+
+
+async def test_the_index_drop_gives_way_when_no_connection_is_free(
+    api: Caller, app: FastAPI, database_url: str, sessionmaker: Any
+) -> None:
+    """With its one pooled connection busy, the drop answers False at once (the append then
+    drops the index in its own transaction); and it leaves no lock_timeout on the connection
+    it returns to the pool."""
+    item = await _big_item(api, app)
+    engine = create_engine(database_url, make_settings(), pool_size=1, max_overflow=0)
+    upkeep = maintenance.RowMaintenance(engine, search_index_min_rows=10_000)
+    try:
+        async with engine.connect():  # the only connection, busy
+            started = asyncio.get_running_loop().time()
+            assert await upkeep.drop_search_index_now(item) is False
+            assert asyncio.get_running_loop().time() - started < 10
+        assert await index_valid(sessionmaker, item) is True  # not dropped
+        assert await upkeep.drop_search_index_now(item) is True
+        assert await index_valid(sessionmaker, item) is None  # dropped, committed
+        async with engine.connect() as conn:  # the same connection, back from the pool
+            default = (await conn.execute(text("SHOW lock_timeout"))).scalar_one()
+            assert default == "0"
+    finally:
+        await engine.dispose()
+    app.state.row_maintenance.item_changed(item)
+    await app.state.row_maintenance.wait_idle()
+    assert await index_valid(sessionmaker, item) is True
