@@ -104,6 +104,7 @@ async def run_interrupted_job(
     held = blocker.transaction()
     await held.start()
     await blocker.execute("LOCK TABLE rows IN SHARE UPDATE EXCLUSIVE MODE")
+    held_until_stopped = False
     try:
         r = await client.post(
             "/data-items/create-from-file/",
@@ -121,8 +122,14 @@ async def run_interrupted_job(
         assert running["rows_total"] == ROWS
         assert (await client.get("/data-items/")).json()["data_items"] == []
         await asyncio.to_thread(stop, service)
+        held_until_stopped = True
     finally:
         await held.rollback()
+        if not held_until_stopped:  # a failing test leaves no service process behind
+            if service.proc is not None and service.proc.poll() is None:
+                await asyncio.to_thread(service.kill)
+            await client.aclose()
+            await blocker.close()
     observer = blocker  # the same connection, now without a transaction
     return service, client, job_id, observer
 
