@@ -371,16 +371,16 @@ async def append_from_file(
     # A big append drops the item's search index first, on a connection of its own, while the
     # columns are matched and planned; the index is rebuilt afterwards, committed or not.
     dropping = (
-        asyncio.ensure_future(maintenance.drop_search_index_now(item.id))
+        asyncio.ensure_future(maintenance.drop_search_index_now(item_id))
         if drop_search_index_before(rows_now, table.frame.height)
         else None
     )
     reference: list[ReferenceFile] = []
 
     async def before_rows() -> None:
-        await _store_reference(session, item.id, upload, table, reference)
+        await _store_reference(session, item_id, upload, table, reference)
         if dropping is not None and not await dropping:  # readers held the item
-            await drop_search_index_in(session, item.id)
+            await drop_search_index_in(session, item_id)
 
     try:
         plan = await _plan_append(session, item, table, add_new_fields=add_new_fields)
