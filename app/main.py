@@ -3,6 +3,7 @@ routes and the offline API docs."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -30,6 +31,7 @@ from app.core.migrate import migrate
 from app.core.openapi import install_openapi, operation_id
 from app.core.routing import TrailingSlashMiddleware
 from app.health import router as health_router
+from app.ingestion.isolation import start_reader_server
 from app.ingestion.upload import remove_stale_spools
 from app.jobs.runner import ImportJobRunner
 from app.rows.maintenance import RowMaintenance
@@ -89,6 +91,8 @@ def _lifespan(
             app.state.import_jobs = jobs
             app.state.webhooks = webhooks
             await anyio.to_thread.run_sync(remove_stale_spools, spool_dir(settings))
+            # not awaited: the service is ready meanwhile; a workbook arriving first waits for it
+            asyncio.get_running_loop().run_in_executor(None, start_reader_server)
             maintenance.start()
             jobs.start()
             webhooks.start()

@@ -130,6 +130,27 @@ class Settings(BaseSettings):
     max_cell_chars: int = Field(
         default=100_000, ge=1, description="Longest cell accepted in an uploaded file (characters)."
     )
+    excel_max_cells: int = Field(
+        default=16_000_000,
+        ge=1,
+        description=(
+            "Largest used range (rows x columns) of a workbook sheet; the Excel reader allocates "
+            "all of it, so one stray cell far from the data counts. Checked before reading."
+        ),
+    )
+    excel_memory_mb: int = Field(
+        default=4096,
+        ge=512,
+        description=(
+            "Address space (MiB) of the child process each workbook is read in; past it the "
+            "upload is a 400 and the service is unaffected."
+        ),
+    )
+    excel_timeout_seconds: float = Field(
+        default=600,
+        gt=0,
+        description="Longest a workbook may take to read (its child process is then killed: 400).",
+    )
     upload_dir: Path | None = Field(
         default=None,
         description=(

@@ -8,6 +8,8 @@ from pathlib import Path
 import fastexcel
 import polars as pl
 
+from app.ingestion.extent import check_xls
+from app.ingestion.formats import check_xlsx
 from app.ingestion.tables import (
     FileFormatError,
     Parsed,
@@ -21,6 +23,12 @@ from app.ingestion.tables import (
 def read_excel(
     path: Path, fmt: SourceFormat, sheet: str | int | None, limits: ReadLimits
 ) -> Parsed:
+    """Read one sheet. Runs in the reader's own process (`isolation.read_excel_isolated`): the
+    extents are checked first, then calamine builds the sheet."""
+    if fmt == "xlsx":
+        check_xlsx(path, limits)
+    else:
+        check_xls(path, limits)
     try:
         reader = fastexcel.read_excel(str(path))
         names = list(reader.sheet_names)
@@ -44,7 +52,7 @@ def read_excel(
                 "" if first.is_empty() or first[0, j] is None else str(first[0, j])
                 for j in range(first.width)
             ][: frame.width]
-    except FileFormatError:
+    except (FileFormatError, MemoryError):
         raise
     except Exception as exc:
         raise _workbook_error(fmt, exc) from exc

@@ -6,9 +6,11 @@ import io
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
-from app.ingestion.tables import FileFormatError, FileLimitError, SourceFormat
+from app.ingestion.extent import XlsxSheetScanner, worksheet_parts
+from app.ingestion.tables import FileFormatError, FileLimitError, ReadLimits, SourceFormat
 
 ACCEPTED = ".csv, .xlsx or .xls"
 OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
@@ -41,8 +43,7 @@ def detect_format(path: Path, filename: str) -> SourceFormat:
         if names is None:
             raise FileFormatError(f"'{filename}' is a damaged or truncated .xlsx file.")
         if "xl/workbook.xml" in names:
-            _check_zip_bomb(path)
-            return "xlsx"
+            return "xlsx"  # inflated and measured by check_xlsx, in the reader's process
         raise _unsupported(filename, path, head, "it is not an .xlsx workbook")
     if ext == ".xls":
         if head.startswith(OLE2_MAGIC):
@@ -103,17 +104,27 @@ def _zip_names(path: Path) -> list[str] | None:
         return None
 
 
-def _check_zip_bomb(path: Path) -> None:
+def check_xlsx(path: Path, limits: ReadLimits) -> None:
     """Refuse archives that would inflate beyond 1 GiB or members compressed > 200x: first by
     the sizes the archive declares, then by inflating every member, which must come to exactly
-    its declared size (see `_inflated_size`)."""
+    its declared size (see `_inflated_size`). Worksheet parts are measured as they inflate
+    (`extent.XlsxSheetScanner`): a sheet reaching past the limits is refused before any reader
+    allocates its range."""
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
-    _check_sizes(infos)
+        _check_sizes(infos)
+        names = [i.filename for i in infos]
+        sheets = worksheet_parts(lambda n: _small_member(zf, n), names)
     total = 0
     with open(path, "rb") as f:
         for info in infos:
-            size = _inflated_size(f, info, MAX_UNCOMPRESSED - total)
+            sheet = sheets.get(info.filename)
+            scanner = XlsxSheetScanner(sheet, limits) if sheet is not None else None
+            size = _inflated_size(
+                f, info, MAX_UNCOMPRESSED - total, scanner.feed if scanner else None
+            )
+            if scanner is not None:
+                scanner.finish()
             if size != info.file_size:
                 raise FileFormatError(
                     f"The workbook part '{info.filename}' inflates to {size:,} bytes but the "
@@ -124,7 +135,24 @@ def _check_zip_bomb(path: Path) -> None:
             total += size
 
 
-def _inflated_size(f: io.BufferedReader, info: zipfile.ZipInfo, cap: int) -> int:
+def _small_member(zf: zipfile.ZipFile, name: str) -> bytes | None:
+    """A workbook part read whole (only the small ones: workbook.xml and its relationships)."""
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        return None
+    if info.file_size > 16 << 20:
+        raise FileLimitError(f"The workbook part '{name}' is implausibly large.")
+    with zf.open(info) as member:
+        return member.read(16 << 20)
+
+
+def _inflated_size(
+    f: io.BufferedReader,
+    info: zipfile.ZipInfo,
+    cap: int,
+    feed: Callable[[bytes], None] | None = None,
+) -> int:
     """The size a member really inflates to: its deflate stream (which ends itself) inflated to
     the end, in bounded steps, stopping past `cap`. The sizes in the central directory are only
     claims: the local header may say otherwise, and calamine inflates until the stream ends, so a
@@ -136,6 +164,11 @@ def _inflated_size(f: io.BufferedReader, info: zipfile.ZipInfo, cap: int) -> int
     name_len, extra_len = struct.unpack("<HH", local[26:30])
     f.seek(info.header_offset + 30 + name_len + extra_len)
     if info.compress_type == zipfile.ZIP_STORED:
+        if feed is not None:
+            left = info.compress_size
+            while left > 0 and (piece := f.read(min(left, 8 << 20))):
+                feed(piece)
+                left -= len(piece)
         return info.compress_size  # stored: never more than the file itself
     if info.compress_type != zipfile.ZIP_DEFLATED:
         raise FileFormatError(
@@ -150,7 +183,10 @@ def _inflated_size(f: io.BufferedReader, info: zipfile.ZipInfo, cap: int) -> int
             if not pending:
                 raise FileFormatError(f"The workbook part '{info.filename}' is truncated.")
             while pending and not inflater.eof:
-                size += len(inflater.decompress(pending, 16 << 20))
+                piece = inflater.decompress(pending, 16 << 20)
+                size += len(piece)
+                if feed is not None and size <= cap:
+                    feed(piece)
                 pending = inflater.unconsumed_tail
                 if size > cap:
                     raise FileLimitError(

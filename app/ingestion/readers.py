@@ -35,8 +35,8 @@ from pathlib import Path
 import polars as pl
 
 from app.ingestion.csv_reader import read_csv
-from app.ingestion.excel import read_excel
 from app.ingestion.formats import detect_format
+from app.ingestion.isolation import read_excel_isolated
 from app.ingestion.tables import (
     FileFormatError,
     FileLimitError,
@@ -63,7 +63,7 @@ def read_table(
     fmt = detect_format(path, filename)
     if fmt == "csv":
         return _finish(read_csv(path, limits), limits)
-    return _finish(read_excel(path, fmt, sheet, limits), limits)
+    return _finish(read_excel_isolated(path, fmt, sheet, limits), limits)
 
 
 # ----------------------------------------------------------------------------- common

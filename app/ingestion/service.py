@@ -242,6 +242,9 @@ def _limits(settings: Any) -> ReadLimits:
         max_rows=settings.max_upload_rows,
         max_columns=settings.max_upload_columns,
         max_cell_chars=settings.max_cell_chars,
+        max_cells=settings.excel_max_cells,
+        excel_memory_mb=settings.excel_memory_mb,
+        excel_timeout=settings.excel_timeout_seconds,
     )
 
 

@@ -29,6 +29,11 @@ class ReadLimits:
     max_rows: int = 5_000_000
     max_columns: int = 1_000
     max_cell_chars: int = 100_000
+    # a workbook sheet's used range (rows x columns): the reader allocates all of it
+    max_cells: int = 16_000_000
+    # the workbook reader's own process: address space (MiB) and wall time (s)
+    excel_memory_mb: int = 4096
+    excel_timeout: float = 600.0
 
 
 @dataclass

@@ -111,3 +111,80 @@ def long_line_csv(size: int, *, prefix: bytes = b"a,b\r\n1,") -> Iterator[bytes]
         yield piece
         sent += len(piece)
     yield b"\r\n"
+
+
+# ----------------------------------------------------------------------------- sparse workbooks
+
+
+def _inline(ref: bytes, text: bytes) -> bytes:
+    return b'<c r="' + ref + b'" t="inlineStr"><is><t>' + text + b"</t></is></c>"
+
+
+def sparse_xlsx(far: str, *, dimension: str | None = None, rows_without_r: bool = False) -> bytes:
+    """Two cells: a header at A1 and `far` (e.g. ``XFD1048576``): a 1.5 KB file whose used range
+    is the rectangle between them. `dimension`: a `<dimension ref>` to declare (a lie, or the
+    truth); `rows_without_r`: the row elements carry no `r` (the reader counts them)."""
+    row = "".join(ch for ch in far if ch.isdigit()).encode()
+    open_row = (lambda _n: b"<row>") if rows_without_r else (lambda n: b'<row r="' + n + b'">')
+    body = open_row(b"1") + _inline(b"A1", b"head") + b"</row>"
+    body += open_row(row) + _inline(far.encode(), b"far") + b"</row>"
+    head = SHEET_HEAD
+    if dimension is not None:
+        head = head.replace(
+            b"<sheetData>", b'<dimension ref="' + dimension.encode() + b'"/><sheetData>'
+        )
+    return _sheet_xlsx(head + body + SHEET_TAIL)
+
+
+def dense_xlsx(
+    rows: int, columns: int, *, dimension: str | None = None, stray: tuple[int, str] | None = None
+) -> bytes:
+    """A plain filled sheet (numbers), optionally declaring a `<dimension>`; `stray`: (row, ref)
+    puts one more cell, at `ref`, first in that row's element (out of order)."""
+    from app.ingestion.extent import column_letters
+
+    letters = [column_letters(c + 1).encode() for c in range(columns)]
+    parts = []
+    for r in range(1, rows + 1):
+        n = str(r).encode()
+        cells = b"".join(
+            _inline(letter + n, b"h%d" % c)
+            if r == 1
+            else b'<c r="' + letter + n + b'"><v>%d</v></c>' % (r * c)
+            for c, letter in enumerate(letters)
+        )
+        if stray is not None and stray[0] == r:
+            cells = b'<c r="' + stray[1].encode() + b'"><v>1</v></c>' + cells
+        parts.append(b'<row r="' + n + b'">' + cells + b"</row>")
+    head = SHEET_HEAD
+    if dimension is not None:
+        head = head.replace(
+            b"<sheetData>", b'<dimension ref="' + dimension.encode() + b'"/><sheetData>'
+        )
+    return _sheet_xlsx(head + b"".join(parts) + SHEET_TAIL)
+
+
+def sparse_xls(
+    row: int = 65535, col: int = 255, *, dimensions: tuple[int, int] | None = None
+) -> bytes:
+    """A legacy .xls with a header at A1 and one cell at (row, col), 0-based (default IV65536,
+    the format's last cell). `dimensions`: overwrite the DIMENSIONS record with (last row + 1,
+    last column + 1), a lie about where the cells are."""
+    import io
+    import struct
+
+    import xlwt
+
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("S")
+    sheet.write(0, 0, "head")
+    sheet.write(row, col, "far")
+    buf = io.BytesIO()
+    book.save(buf)
+    data = bytearray(buf.getvalue())
+    if dimensions is not None:
+        marker = struct.pack("<HH", 0x0200, 14)
+        at = data.find(marker)
+        assert at >= 0, "no DIMENSIONS record"
+        struct.pack_into("<IIHH", data, at + 4, 0, dimensions[0], 0, dimensions[1])
+    return bytes(data)
