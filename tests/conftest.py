@@ -15,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.accounts import service as accounts_service
 from app.core.config import Settings
 from app.main import create_app
-from tests.fixtures.database import provide_test_database
+from tests.fixtures.database import provide_test_database, use_temporary_runtime_dir
 
 pytest_plugins = ["tests.fixtures.sales"]
+
+use_temporary_runtime_dir()
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -13,10 +15,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
+from app.core import embedded
 from app.core.embedded import EmbeddedPostgres, wheel_binaries
 
 IS_ROOT = os.geteuid() == 0
@@ -35,12 +39,14 @@ def _server_user_reaches_the_binaries() -> bool:
 BINARIES_REACHABLE = _server_user_reaches_the_binaries()
 
 CHILD = """
-import sys, time
+import json, sys, time
 from pathlib import Path
 from app.core.embedded import EmbeddedPostgres
 pg = EmbeddedPostgres(sys.argv[1], fsync=False)
 pg.start()
-Path(sys.argv[2]).write_text(str(pg.server_pid))
+info = {"server": pg.server_pid, "watchdog": getattr(pg, "watchdog_pid", None), "dsn": pg.dsn()}
+Path(sys.argv[2] + ".tmp").write_text(json.dumps(info))
+Path(sys.argv[2] + ".tmp").rename(sys.argv[2])
 while not Path(sys.argv[3]).exists():
     time.sleep(0.05)
 pg.stop()
@@ -101,6 +107,40 @@ def query(dsn: str, sql: str, setup: str = "") -> object:
     return asyncio.run(run())
 
 
+def connect_without_password(socket_dir: Path, tmp_path: Path) -> None:
+    """asyncpg as role postgres on the server's socket, no password (none in a passfile either)."""
+    passfile = tmp_path / "empty-pgpass"
+    passfile.write_text("")
+    passfile.chmod(0o600)
+
+    async def run() -> None:
+        con = await asyncpg.connect(
+            host=str(socket_dir), user="postgres", database="postgres", passfile=str(passfile)
+        )
+        await con.close()
+
+    asyncio.run(run())
+
+
+def psql_as_server_user(
+    pg: EmbeddedPostgres, password: str | None
+) -> subprocess.CompletedProcess[str]:
+    """The bundled psql run as the server's own user (``nobody`` as root): the user whose
+    other processes must not get in without the password."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    if password is not None:
+        env["PGPASSWORD"] = password
+    cmd = [str(pg.bin_dir / "psql"), "-X", "-w", "-h", str(pg.socket_dir), "-U", "postgres"]
+    cmd += ["-d", "postgres", "-tAc", "SELECT current_user"]
+    kw: dict[str, Any] = {}
+    if IS_ROOT:
+        nobody = pwd.getpwnam("nobody")
+        kw = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+    return subprocess.run(
+        cmd, env=env, cwd="/", capture_output=True, text=True, timeout=30, check=False, **kw
+    )
+
+
 def modes(path: Path) -> dict[Path, int]:
     """Mode bits of `path` and all its ancestors."""
     return {p: p.stat().st_mode for p in [path, *path.parents]}
@@ -142,15 +182,24 @@ def spawn_owner(
     data_dir: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]], name: str
 ) -> tuple[subprocess.Popen[bytes], int, Path]:
     """Start a child process owning the server; return (process, postmaster pid, release file)."""
+    proc, info, release = spawn_owner_info(data_dir, tmp_path, procs, name)
+    return proc, info["server"], release
+
+
+def spawn_owner_info(
+    data_dir: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]], name: str
+) -> tuple[subprocess.Popen[bytes], dict[str, Any], Path]:
+    """Like spawn_owner, with what the child saw: {"server", "watchdog" (pids), "dsn"}."""
     ready, release = tmp_path / f"{name}.ready", tmp_path / f"{name}.release"
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(data_dir), str(ready), str(release)])
     procs.append(proc)
     deadline = time.monotonic() + 30
-    while not (ready.exists() and ready.read_text()):
+    while not ready.exists():
         assert proc.poll() is None, "child owner died"
         assert time.monotonic() < deadline, "child owner did not start"
         time.sleep(0.05)
-    return proc, int(ready.read_text()), release
+    info: dict[str, Any] = json.loads(ready.read_text())
+    return proc, info, release
 
 
 def test_start_query_trgm_case_folding_stop(
@@ -164,8 +213,10 @@ def test_start_query_trgm_case_folding_stop(
         assert str(pg.socket_dir).startswith("/tmp/.dis-")  # the long path did not fit AF_UNIX
     else:
         assert pg.pgdata.is_relative_to(pg.runtime_dir)
-    assert url == f"postgresql+asyncpg://postgres@/app?host={pg.socket_dir}"
-    assert pg.dsn("postgres") == f"postgresql://postgres@/postgres?host={pg.socket_dir}"
+    password = pg.password_file.read_text().strip()
+    assert len(password) >= 40
+    assert url == f"postgresql+asyncpg://postgres:{password}@/app?host={pg.socket_dir}"
+    assert pg.dsn("postgres") == f"postgresql://postgres:{password}@/postgres?host={pg.socket_dir}"
     assert pg.start() == url  # idempotent
     pid = pg.server_pid
     assert alive(pid)
@@ -249,7 +300,10 @@ def test_orphan_of_killed_owner_is_reused_and_stopped(
     owners: list[EmbeddedPostgres],
     children: list[subprocess.Popen[bytes]],
 ) -> None:
-    child, pid, _ = spawn_owner(shared_data_dir, tmp_path, children, "victim")
+    child, info, _ = spawn_owner_info(shared_data_dir, tmp_path, children, "victim")
+    pid = info["server"]
+    os.kill(info["watchdog"], signal.SIGKILL)  # a true orphan: its watchdog dies with its owner
+    assert wait_gone(info["watchdog"])
     child.kill()  # not reaped yet: the dead owner is a zombie
     pg = EmbeddedPostgres(shared_data_dir, fsync=False)
     owners.append(pg)
@@ -350,3 +404,217 @@ def test_unreachable_data_dir_falls_back_to_runtime_dir(
             kill_server(pgdata)
         shutil.rmtree(private, ignore_errors=True)
         shutil.rmtree(runtime_root, ignore_errors=True)
+
+
+# -- authentication ---------------------------------------------------------------------------
+
+
+def test_only_the_password_gets_in(
+    shared_data_dir: Path, owners: list[EmbeddedPostgres], tmp_path: Path
+) -> None:
+    pg = EmbeddedPostgres(shared_data_dir, fsync=False)
+    owners.append(pg)
+    pg.start()
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        connect_without_password(pg.socket_dir, tmp_path)
+    refused = psql_as_server_user(pg, password=None)
+    assert refused.returncode != 0 and "password" in refused.stderr, refused
+    assert query(pg.dsn(), "SELECT current_user") == "postgres"  # the service gets in
+
+    password_file = pg.password_file
+    assert password_file.read_text().strip() in pg.dsn()
+    st = password_file.stat()
+    assert (st.st_mode & 0o777) == 0o600 and st.st_uid == os.getuid()
+    if IS_ROOT:  # the server's user can neither read the password ...
+        args = ["/bin/sh", "-c", 'cat "$1"', "sh", str(password_file)]
+        assert subprocess.run(args, user="nobody", capture_output=True, check=False).returncode
+    # ... nor get in without it (it can reach the socket: with the password it does get in)
+    accepted = psql_as_server_user(pg, password=password_file.read_text().strip())
+    assert accepted.returncode == 0 and accepted.stdout.strip() == "postgres", accepted
+    verifier = query(pg.dsn(), "SELECT rolpassword FROM pg_authid WHERE rolname = 'postgres'")
+    assert str(verifier).startswith("SCRAM-SHA-256$")
+    hba = [ln.split() for ln in (pg.pgdata / "pg_hba.conf").read_text().splitlines()]
+    assert [ln for ln in hba if ln and not ln[0].startswith("#")] == [
+        ["local", "all", "all", "scram-sha-256"]
+    ]
+    pg.stop()
+
+
+def _server_user_kw() -> dict[str, Any]:
+    if not IS_ROOT:
+        return {}
+    nobody = pwd.getpwnam("nobody")
+    return {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+
+
+def make_trust_cluster(data_dir: Path, *, start: bool) -> None:
+    """A cluster as earlier versions made it (initdb --auth=trust), running or not."""
+    pgdata = data_dir / "pgdata"
+    pgdata.mkdir(mode=0o700, parents=True)
+    kw = _server_user_kw()
+    if IS_ROOT:
+        os.chown(pgdata, kw["user"], kw["group"])
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PG")}, "LC_ALL": "C.UTF-8"}
+    run = {"env": env, "cwd": "/", "check": True, "capture_output": True, **kw}
+    initdb = [str(wheel_binaries() / "initdb"), "-D", str(pgdata), "-U", "postgres"]
+    initdb += ["--auth=trust", "--locale=C.UTF-8", "--no-sync", "--no-instructions"]
+    subprocess.run(initdb, **run)
+    if start:
+        opts = f"-h '' -k {pgdata} -p 5432"
+        ctl = [str(wheel_binaries() / "pg_ctl"), "start", "-D", str(pgdata), "-w", "-o", opts]
+        subprocess.run([*ctl, "-l", str(pgdata / "server.log")], **run)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not BINARIES_REACHABLE, reason="the old cluster is made in a reachable dir")
+@pytest.mark.parametrize("running", [False, True], ids=["stopped", "running"])
+def test_a_cluster_made_with_trust_is_upgraded(
+    running: bool, owners: list[EmbeddedPostgres], tmp_path: Path
+) -> None:
+    root = reachable_dir()
+    data_dir = root / "data"
+    try:
+        make_trust_cluster(data_dir, start=running)
+        pg = EmbeddedPostgres(data_dir, fsync=False, ephemeral=True)
+        owners.append(pg)
+        if running:  # before: anyone got in
+            connect_without_password(data_dir / "pgdata", tmp_path)
+            old_pid = int((data_dir / "pgdata" / "postmaster.pid").read_text().split()[0])
+        pg.start()
+        if running:
+            assert pg.server_pid == old_pid  # upgraded in place, not restarted
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            connect_without_password(pg.socket_dir, tmp_path)
+        assert psql_as_server_user(pg, password=None).returncode != 0
+        assert query(pg.dsn(), "SELECT 1") == 1
+        assert "trust" not in (pg.pgdata / "pg_hba.conf").read_text()
+        pid = pg.server_pid
+        pg.stop()
+        assert wait_gone(pid)
+    finally:
+        for pg in owners:  # before the folders go: a later stop() would make them again
+            pg.stop()
+        kill_server(data_dir / "pgdata")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- watchdog ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_server_stops_after_its_last_owner_is_killed(
+    shared_data_dir: Path, tmp_path: Path, children: list[subprocess.Popen[bytes]]
+) -> None:
+    first, info, _ = spawn_owner_info(shared_data_dir, tmp_path, children, "first")
+    second, info2, _ = spawn_owner_info(shared_data_dir, tmp_path, children, "second")
+    pid = info["server"]
+    assert info2["server"] == pid  # one server, two owners
+
+    first.kill()  # SIGKILL: no atexit, no stop()
+    first.wait()
+    time.sleep(3 * getattr(embedded, "WATCHDOG_INTERVAL", 1.0) + 0.5)
+    assert alive(pid), "the server stopped while an owner was still alive"
+    assert query(info2["dsn"], "SELECT 1") == 1
+
+    second.kill()
+    started = time.monotonic()
+    assert wait_gone(pid, timeout=10), "the server outlived its last owner by more than 10 s"
+    assert time.monotonic() - started < 5
+    assert wait_gone(info["watchdog"], timeout=5)  # the watchdog went with it
+
+
+@pytest.mark.slow
+def test_an_ephemeral_cluster_of_a_killed_owner_is_stopped_and_deleted(
+    tmp_path: Path, children: list[subprocess.Popen[bytes]]
+) -> None:
+    root = reachable_dir()
+    data_dir = root / "data"
+    script = CHILD.replace("fsync=False)", "fsync=False, ephemeral=True)")
+    ready, release = tmp_path / "eph.ready", tmp_path / "eph.release"
+    proc = subprocess.Popen([sys.executable, "-c", script, str(data_dir), str(ready), str(release)])
+    children.append(proc)
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the owner did not start"
+            time.sleep(0.05)
+        pid = json.loads(ready.read_text())["server"]
+        proc.kill()
+        assert wait_gone(pid, timeout=10)
+        deadline = time.monotonic() + 5
+        while (data_dir / "pgdata").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not (data_dir / "pgdata").exists()
+    finally:
+        kill_server(data_dir / "pgdata")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- relocated clusters -----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not IS_ROOT, reason="the fallback only applies as root")
+def test_relocated_clusters_of_deleted_data_dirs_are_swept(owners: list[EmbeddedPostgres]) -> None:
+    private = Path(tempfile.mkdtemp(prefix="emb-private-", dir="/tmp"))  # 0700, like /root
+    runtime_root = reachable_dir()
+    runtime = runtime_root / "runtime"
+
+    def relocated(name: str) -> EmbeddedPostgres:
+        pg = EmbeddedPostgres(private / name, runtime_dir=runtime, fsync=False)
+        owners.append(pg)
+        pg.start()
+        assert pg.cluster_dir.is_relative_to(runtime)
+        return pg
+
+    try:
+        gone = relocated("gone")
+        gone.stop()
+        kept = relocated("kept")
+        kept.stop()
+        running = relocated("running")  # still started when its data dir goes
+        shutil.rmtree(private / "gone")
+        shutil.rmtree(private / "running")
+
+        newcomer = relocated("new")  # its start sweeps
+        assert not gone.cluster_dir.exists(), "the cluster of a deleted data dir was kept"
+        assert kept.cluster_dir.exists()  # its data dir is still there
+        assert running.cluster_dir.exists()  # its server is running
+        assert query(running.dsn(), "SELECT 1") == 1
+        running.stop()
+        newcomer.stop()
+        assert embedded.sweep_relocated_clusters(runtime) == [running.cluster_dir]
+        clusters = sorted(p.name for p in (runtime / "clusters").iterdir())
+        assert clusters == sorted([kept.cluster_dir.name, newcomer.cluster_dir.name])
+    finally:
+        for pg in owners:  # before the folders go: a later stop() would make them again
+            pg.stop()
+        for pgdata in runtime.glob("clusters/*/pgdata"):
+            kill_server(pgdata)
+        shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(runtime_root, ignore_errors=True)
+
+
+def test_the_suite_keeps_relocated_clusters_in_a_temporary_folder() -> None:
+    """`make test` leaves nothing outside the checkout and the temporary folder: clusters the
+    server's user cannot keep in their data dir (and its binaries) go to a temporary runtime
+    folder (tests/conftest.py), not /var/lib/data-items-service."""
+    runtime = embedded.default_runtime_dir()
+    assert runtime.resolve().is_relative_to(Path(tempfile.gettempdir()).resolve())
+    assert EmbeddedPostgres("/nonexistent").runtime_dir == runtime.resolve()
+
+
+def test_a_data_dir_on_an_unmounted_file_system_is_not_taken_for_gone(tmp_path: Path) -> None:
+    """A relocated cluster's data dir that vanished with a file system not mounted right now
+    (its nearest existing ancestor is on another device than the data dir was) is kept."""
+    data_dir = tmp_path / "mnt" / "data"
+    source = tmp_path / "source"
+    here = os.stat(tmp_path).st_dev
+    source.write_text(f"{data_dir}\n{here}\n")
+    assert embedded._data_dir_gone(source) == data_dir  # removed from this file system
+    source.write_text(f"{data_dir}\n{here + 1}\n")
+    assert embedded._data_dir_gone(source) is None  # another device: perhaps not mounted
+    source.write_text(f"{data_dir}\n")
+    assert embedded._data_dir_gone(source) == data_dir  # recorded by an earlier version
+    data_dir.mkdir(parents=True)
+    assert embedded._data_dir_gone(source) is None  # still there
