@@ -24,3 +24,18 @@ async def owned_item(item_id: ItemId, session: SessionDep, account: AccountDep) 
 
 
 DataItemDep = Annotated[DataItem, Depends(owned_item)]
+
+
+async def locked_item(item_id: ItemId, session: SessionDep, account: AccountDep) -> DataItem:
+    """The item, for a request that writes to it: locked until the request's transaction ends,
+    so writers of one item take turns, and everything read after this (the fields, the row
+    count) is what the previous writer committed. Every write path starts here, before it reads
+    what it validates against (a type change racing a row write otherwise let the row through
+    with the old type)."""
+    item = await DataItemRepository(session, account.id).lock(item_id)
+    if item is None:
+        raise NotFound(f"Data item {item_id} not found.")
+    return item
+
+
+LockedItemDep = Annotated[DataItem, Depends(locked_item)]

@@ -32,6 +32,18 @@ class DataItemRepository:
             stmt = stmt.with_for_update()
         return (await self.session.scalars(stmt)).one_or_none()
 
+    async def lock(self, item_id: int) -> DataItem | None:
+        """The item, locked against other writers until the transaction ends, with its
+        attributes read again after the lock is granted (not as an earlier read left them).
+        FOR NO KEY UPDATE: rows of other tables that reference the item can still be added."""
+        stmt = (
+            self._scoped()
+            .where(DataItem.id == item_id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
     async def add(self, *, data_name: str, data_description: str) -> DataItem:
         item = DataItem(
             account_id=self.account_id, data_name=data_name, data_description=data_description

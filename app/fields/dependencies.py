@@ -8,7 +8,7 @@ from fastapi import Depends, Path
 
 from app.core.db import SessionDep
 from app.core.errors import NotFound
-from app.data_items.dependencies import DataItemDep
+from app.data_items.dependencies import DataItemDep, LockedItemDep
 from app.fields.repository import FieldRepository
 from app.models import Field
 
@@ -31,3 +31,20 @@ async def item_fields(item: DataItemDep, session: SessionDep) -> list[Field]:
 
 
 ItemFieldsDep = Annotated[list[Field], Depends(item_fields)]
+
+
+async def locked_field(field_id: FieldId, item: LockedItemDep, session: SessionDep) -> Field:
+    """The field named in the path, read after its item is locked (see `locked_item`)."""
+    return await owned_field(field_id, item, session)
+
+
+LockedFieldDep = Annotated[Field, Depends(locked_field)]
+
+
+async def locked_item_fields(item: LockedItemDep, session: SessionDep) -> list[Field]:
+    """The item's fields in field order, read after the item is locked: what a write checks
+    its values against."""
+    return await FieldRepository(session, item.id).ordered()
+
+
+LockedFieldsDep = Annotated[list[Field], Depends(locked_item_fields)]

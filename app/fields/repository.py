@@ -21,7 +21,13 @@ class FieldRepository:
         )
 
     def _scoped(self) -> Select[Field]:
-        return select(Field).where(Field.data_item_id == self.data_item_id)
+        # populate_existing: a field loaded earlier in the transaction is read again, so that
+        # after the item's lock the definitions are the ones the last writer committed
+        return (
+            select(Field)
+            .where(Field.data_item_id == self.data_item_id)
+            .execution_options(populate_existing=True)
+        )
 
     async def ordered(self) -> list[Field]:
         stmt = self._scoped().order_by(Field.field_order, Field.id)

@@ -8,9 +8,9 @@ from app.accounts.dependencies import AuthenticatedRoute
 from app.core.db import SessionDep
 from app.core.openapi import errors
 from app.core.schemas import DeletedResult
-from app.data_items.dependencies import DataItemDep
+from app.data_items.dependencies import DataItemDep, LockedItemDep
 from app.fields import service
-from app.fields.dependencies import FieldDep
+from app.fields.dependencies import LockedFieldDep
 from app.fields.schemas import FieldCreate, FieldList, FieldRead, FieldUpdate
 
 router = APIRouter(
@@ -36,7 +36,7 @@ async def list_fields(item: DataItemDep, session: SessionDep) -> FieldList:
     summary="Add a field",
     responses=errors(400, 401, 404),
 )
-async def create_field(payload: FieldCreate, item: DataItemDep, session: SessionDep) -> FieldRead:
+async def create_field(payload: FieldCreate, item: LockedItemDep, session: SessionDep) -> FieldRead:
     return FieldRead.model_validate(await service.create_field(session, item, payload))
 
 
@@ -52,7 +52,7 @@ async def create_field(payload: FieldCreate, item: DataItemDep, session: Session
     responses=errors(400, 401, 404),
 )
 async def update_field(
-    payload: FieldUpdate, item: DataItemDep, field: FieldDep, session: SessionDep
+    payload: FieldUpdate, item: LockedItemDep, field: LockedFieldDep, session: SessionDep
 ) -> FieldRead:
     return FieldRead.model_validate(await service.update_field(session, item, field, payload))
 
@@ -63,6 +63,8 @@ async def update_field(
     summary="Delete a field and its values in every row",
     responses=errors(400, 401, 404),
 )
-async def delete_field(item: DataItemDep, field: FieldDep, session: SessionDep) -> DeletedResult:
+async def delete_field(
+    item: LockedItemDep, field: LockedFieldDep, session: SessionDep
+) -> DeletedResult:
     await service.delete_field(session, item, field)
     return DeletedResult(deleted=True)

@@ -32,5 +32,8 @@ class FieldStats(Base):
     false_count: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
     unique_count: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     top_values: Mapped[Any | None] = mapped_column(JSONB, nullable=True)
+    # stored values that do not fit the field's type: left out of the rest, named here
+    invalid_count: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    invalid_cells: Mapped[Any | None] = mapped_column(JSONB, nullable=True)
     stale: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     generation: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))

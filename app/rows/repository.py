@@ -88,13 +88,15 @@ class RowRepository:
         value = result.scalar_one_or_none()
         return None if value is None else str(value)
 
-    async def replace_document(self, row_ref: int, document: str) -> None:
+    async def merge_document(self, row_ref: int, cells: str, emptied: list[str]) -> None:
+        """Set the cells of `cells` (a document of the changed non-empty cells) and remove the
+        keys in `emptied`; every other cell stays exactly as stored."""
         await self.session.execute(
             text(
-                'UPDATE rows SET "values" = CAST(:doc AS jsonb) '
-                "WHERE data_item_id = :item AND row_ref = :ref"
+                'UPDATE rows SET "values" = ("values" - CAST(:emptied AS text[])) '
+                "|| CAST(:cells AS jsonb) WHERE data_item_id = :item AND row_ref = :ref"
             ),
-            {"item": self.item, "ref": row_ref, "doc": document},
+            {"item": self.item, "ref": row_ref, "cells": cells, "emptied": emptied},
         )
 
     async def delete(self, row_ref: int) -> None:

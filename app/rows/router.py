@@ -10,8 +10,8 @@ from app.accounts.dependencies import AuthenticatedRoute
 from app.core.db import SessionDep, after_commit
 from app.core.jsonexact import ExactJSONResponse
 from app.core.openapi import errors
-from app.data_items.dependencies import DataItemDep
-from app.fields.dependencies import ItemFieldsDep
+from app.data_items.dependencies import DataItemDep, LockedItemDep
+from app.fields.dependencies import ItemFieldsDep, LockedFieldsDep
 from app.rows import service
 from app.rows.params import FilterParam, SearchParam, SortParam
 from app.rows.schemas import (
@@ -86,8 +86,8 @@ async def list_rows(
 )
 async def create_row(
     payload: RowValues,
-    item: DataItemDep,
-    fields: ItemFieldsDep,
+    item: LockedItemDep,
+    fields: LockedFieldsDep,
     session: SessionDep,
     request: Request,
 ) -> RowCreated:
@@ -110,8 +110,8 @@ async def create_row(
 )
 async def bulk_create(
     payload: RowBulkCreate,
-    item: DataItemDep,
-    fields: ItemFieldsDep,
+    item: LockedItemDep,
+    fields: LockedFieldsDep,
     session: SessionDep,
     request: Request,
 ) -> BulkCreated:
@@ -145,8 +145,8 @@ async def get_row(
 async def patch_row(
     row_ref: RowRef,
     payload: RowValues,
-    item: DataItemDep,
-    fields: ItemFieldsDep,
+    item: LockedItemDep,
+    fields: LockedFieldsDep,
     session: SessionDep,
     request: Request,
 ) -> RowUpdated:
@@ -163,8 +163,8 @@ async def patch_row(
 )
 async def delete_row(
     row_ref: RowRef,
-    item: DataItemDep,
-    fields: ItemFieldsDep,
+    item: LockedItemDep,
+    fields: LockedFieldsDep,
     session: SessionDep,
     request: Request,
 ) -> RowDeleted:

@@ -144,15 +144,30 @@ def render_row(row_ref: int, doc: str) -> str:
     return head + "}" if doc == "{}" else f"{head}, {doc[1:]}"
 
 
+class Unfit:
+    """A stored value that does not fit its field's type (left by a bug, or by a type change
+    that raced a write before writes locked the item). It is never equal to a new value, so a
+    patch replaces it, and it is kept as stored while nothing replaces it."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: object) -> None:
+        self.raw = raw
+
+
 def _stored_doc(
     doc: str, fields_by_id: Mapping[int, Field] | Mapping[int, FieldInfo]
-) -> dict[int, Stored]:
+) -> dict[int, Stored | Unfit]:
     raw = json.loads(doc, parse_float=Decimal)
-    out: dict[int, Stored] = {}
+    out: dict[int, Stored | Unfit] = {}
     for key, value in raw.items():
-        fid = int(key)
-        if fid in fields_by_id and value is not None:
+        fid = int(key) if key.isascii() and key.isdigit() else None
+        if fid is None or fid not in fields_by_id or value is None:
+            continue
+        try:
             out[fid] = from_stored_json(fields_by_id[fid].field_type, value)
+        except (CellError, ValueError, TypeError, ArithmeticError):
+            out[fid] = Unfit(value)
     return out
 
 
@@ -272,14 +287,14 @@ async def patch_row(
     if parsed.problems:
         raise _problem_error(parsed.problems, "row values")
     repo = RowRepository(session, item.id)
-    await repo.lock_item()
+    await repo.lock_item()  # (held since the request began: this marks the item updated)
     current_doc = await repo.get_document(ref, for_update=True)
     if current_doc is None:
         raise NotFound(f"Row {row_ref!r} not found in data item {item.id}.")
     current = _stored_doc(current_doc, by_id)
     updated = created = 0
     changes: dict[int, FieldChange] = {}
-    merged: dict[int, Stored | None] = dict(current)
+    new_cells: dict[int, Stored | None] = {}
     for fid, new in parsed.values.items():
         old = current.get(fid)
         if old == new and type(old) is type(new):
@@ -293,11 +308,16 @@ async def patch_row(
             created += 1
         if new is not None:
             change.added.append(new)
-        merged[fid] = new
+        new_cells[fid] = new
     if changes:
         if not item.has_control_chars and _note_control_chars(parsed.values):
             await repo.mark_control_chars()
-        await repo.replace_document(ref, document(merged, by_id))
+        # only the changed cells are rewritten: the others stay exactly as stored
+        await repo.merge_document(
+            ref,
+            document({f: v for f, v in new_cells.items() if v is not None}, by_id),
+            [str(f) for f, v in new_cells.items() if v is None],
+        )
         await summary_service.record_changes(session, item.id, {f.id: f for f in fields}, changes)
     return ref, updated, created
 
@@ -308,11 +328,11 @@ async def delete_row(
     ref = parse_row_ref(row_ref)
     by_id = {f.id: f for f in fields}
     repo = RowRepository(session, item.id)
-    await repo.lock_item()
+    await repo.lock_item()  # (held since the request began: this marks the item updated)
     current_doc = await repo.get_document(ref, for_update=True)
     if current_doc is None:
         raise NotFound(f"Row {row_ref!r} not found in data item {item.id}.")
-    current = _stored_doc(current_doc, by_id)
+    current = _stored_doc(current_doc, by_id)  # (values that do not fit count as cells too)
     await repo.delete(ref)
     await summary_service.record_changes(
         session, item.id, by_id, {fid: FieldChange(removed=True) for fid in current}
@@ -413,6 +433,21 @@ def _column_date_order(values: Sequence[str]) -> DateOrder | None:
     return next(iter(orders)) if seen and len(orders) == 1 else None
 
 
+@dataclass(frozen=True)
+class _Shown:
+    """A stored value that does not fit the field's old type, as text (it converts like any
+    other value: if the new type can read it, it is repaired, else it is named in the 400)."""
+
+    display: str
+
+
+def _old_value(old_type: FieldType, raw: object) -> Stored | _Shown:
+    try:
+        return from_stored_json(old_type, raw)
+    except (CellError, ValueError, TypeError, ArithmeticError):
+        return _Shown(raw if isinstance(raw, str) else json.dumps(raw, default=str))
+
+
 async def convert_field(
     session: AsyncSession, item: DataItem, field: Field, new_type: FieldType
 ) -> None:
@@ -426,8 +461,8 @@ async def convert_field(
     stored_texts = await repo.distinct_values(field.id)
     if not stored_texts:
         return
-    olds = [from_stored_json(old_type, json.loads(t, parse_float=Decimal)) for t in stored_texts]
-    shown = [spec(old_type).display(v) for v in olds]
+    olds = [_old_value(old_type, json.loads(t, parse_float=Decimal)) for t in stored_texts]
+    shown = [v.display if isinstance(v, _Shown) else spec(old_type).display(v) for v in olds]
     order = _column_date_order(shown) if new_type is FieldType.DATE else None
     target = spec(new_type)
     new_texts: list[str | None] = []
@@ -435,7 +470,10 @@ async def convert_field(
     reasons: dict[str, str] = {}
     for text_value, old, display in zip(stored_texts, olds, shown, strict=True):
         try:
-            if old_type is FieldType.BOOLEAN and new_type is FieldType.DECIMAL:
+            if old_type is FieldType.BOOLEAN and new_type is FieldType.DECIMAL and old in (
+                True,
+                False,
+            ):
                 converted: Stored | None = Decimal(1 if old else 0)
             else:
                 converted = target.parse(display, date_order=order)

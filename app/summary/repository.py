@@ -104,36 +104,55 @@ class StatsRepository:
 # These run on their own connection (REPEATABLE READ, so the generation read and the aggregates
 # come from one snapshot) outside any request transaction.
 
+# When a stored value fits its field's type. Values that do not (a bug, or an old race of a
+# type change with a write) are left out of the statistics and counted as invalid instead, so a
+# summary never fails on them (a cast would) and names the cells to repair.
+_VALID = {
+    "decimal": """jsonb_typeof("values"->:key) = 'number'""",
+    "date": """(jsonb_typeof("values"->:key) = 'string' AND "values"->>:key
+               ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,6})?)?$')""",
+    "boolean": """jsonb_typeof("values"->:key) = 'boolean'""",
+    "text": """jsonb_typeof("values"->:key) = 'string'""",
+}
+_PRESENT = """data_item_id = :item AND "values" ? :key
+              AND jsonb_typeof("values"->:key) <> 'null'"""
+
 _TYPED_SQL = {
-    "decimal": """
+    "decimal": f"""
         SELECT count(v) AS non_empty, sum(v) AS num_sum, min(v) AS num_min, max(v) AS num_max,
-               max(scale(v)) AS num_scale
-        FROM (SELECT ("values"->>:key)::numeric AS v FROM rows
-              WHERE data_item_id = :item AND "values" ? :key) s
+               max(scale(v)) AS num_scale, count(*) - count(v) AS invalid_count
+        FROM (SELECT CASE WHEN {_VALID["decimal"]} THEN ("values"->:key)::numeric END AS v
+              FROM rows WHERE {_PRESENT}) s
     """,
-    "date": """
-        SELECT count(v) AS non_empty, min(v COLLATE "C") AS text_min, max(v COLLATE "C") AS text_max
-        FROM (SELECT "values"->>:key AS v FROM rows WHERE data_item_id = :item AND "values" ? :key) s
+    "date": f"""
+        SELECT count(v) AS non_empty, min(v COLLATE "C") AS text_min, max(v COLLATE "C") AS text_max,
+               count(*) - count(v) AS invalid_count
+        FROM (SELECT CASE WHEN {_VALID["date"]} THEN "values"->>:key END AS v
+              FROM rows WHERE {_PRESENT}) s
     """,
-    "boolean": """
-        SELECT count(*) AS non_empty,
+    "boolean": f"""
+        SELECT count(*) FILTER (WHERE {_VALID["boolean"]}) AS non_empty,
                count(*) FILTER (WHERE "values"->:key = 'true'::jsonb) AS true_count,
-               count(*) FILTER (WHERE "values"->:key = 'false'::jsonb) AS false_count
-        FROM rows WHERE data_item_id = :item AND "values" ? :key
+               count(*) FILTER (WHERE "values"->:key = 'false'::jsonb) AS false_count,
+               count(*) FILTER (WHERE NOT {_VALID["boolean"]}) AS invalid_count
+        FROM rows WHERE {_PRESENT}
     """,
-    "text": """
+    "text": f"""
         WITH counts AS (
             SELECT "values"->>:key AS v, count(*) AS n FROM rows
-            WHERE data_item_id = :item AND "values" ? :key GROUP BY 1
+            WHERE {_PRESENT} AND {_VALID["text"]} GROUP BY 1
         )
         SELECT (SELECT COALESCE(sum(n), 0) FROM counts) AS non_empty,
                (SELECT count(*) FROM counts) AS unique_count,
                (SELECT COALESCE(jsonb_agg(jsonb_build_object('value', v, 'count', n)
                                           ORDER BY n DESC, v COLLATE "C"), '[]'::jsonb)
                 FROM (SELECT v, n FROM counts ORDER BY n DESC, v COLLATE "C" LIMIT 10) t)
-               AS top_values
+               AS top_values,
+               (SELECT count(*) FROM rows WHERE {_PRESENT} AND NOT {_VALID["text"]})
+               AS invalid_count
     """,
 }
+INVALID_SHOWN = 5
 
 
 def _sql_kind(field_type: str) -> str:
@@ -159,9 +178,21 @@ async def compute(
     values: dict[str, Any] = {
         "non_empty": 0, "num_sum": None, "num_min": None, "num_max": None, "num_scale": None,
         "text_min": None, "text_max": None, "true_count": 0, "false_count": 0,
-        "unique_count": None, "top_values": None,
+        "unique_count": None, "top_values": None, "invalid_count": 0, "invalid_cells": None,
     }  # fmt: skip
     values.update({k: v for k, v in row.items() if v is not None or k == "num_sum"})
+    if values["invalid_count"]:
+        kind = _sql_kind(field_type)
+        cells = await conn.execute(
+            text(
+                f"""SELECT row_ref, "values"->:key AS value FROM rows
+                    WHERE {_PRESENT} AND NOT {_VALID[kind]} ORDER BY row_ref LIMIT :n"""
+            ),
+            {"item": item_id, "key": str(field_id), "n": INVALID_SHOWN},
+        )
+        values["invalid_cells"] = [
+            {"row_ref": str(ref), "value": value} for ref, value in cells.all()
+        ]
     return values
 
 

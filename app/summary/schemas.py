@@ -14,11 +14,28 @@ class TopValue(Schema):
     count: int = Field(examples=[412])
 
 
+class InvalidCell(Schema):
+    row_ref: str = Field(examples=["17"])
+    value: object = Field(examples=["abc"], description="The value as stored.")
+
+
 class _Common(Schema):
     field_id: int = Field(examples=[101])
     field_label: str = Field(examples=["Region"])
     total_values: int = Field(examples=[1250], description="Non-empty cells.")
     empty_count: int = Field(examples=[0])
+    invalid_count: int | None = Field(
+        default=None,
+        examples=[None],
+        description=(
+            "Only when some stored values do not fit the field's type (data written before a "
+            "fix): how many. They are left out of the other statistics; change or delete their "
+            "rows to repair them."
+        ),
+    )
+    invalid_cells: list[InvalidCell] | None = Field(
+        default=None, description="The first 5 such cells, by row."
+    )
 
 
 class TextSummary(_Common):

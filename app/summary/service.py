@@ -134,13 +134,17 @@ def average(total: Decimal, count: int, scale: int | None) -> Decimal:
 
 def field_summary(f: Field, stats: Mapping[str, Any], row_count: int) -> dict[str, Any]:
     non_empty = int(stats["non_empty"])
+    invalid = int(stats.get("invalid_count") or 0)
     out: dict[str, Any] = {
         "field_id": f.id,
         "field_label": f.field_label,
         "field_type": f.field_type,
         "total_values": non_empty,
-        "empty_count": max(row_count - non_empty, 0),
+        "empty_count": max(row_count - non_empty - invalid, 0),
     }
+    if invalid:  # values that do not fit the type: left out of the rest, named to be repaired
+        out["invalid_count"] = invalid
+        out["invalid_cells"] = stats.get("invalid_cells") or []
     kind = FieldType(f.field_type)
     if is_textual(kind):
         out["unique_count"] = int(stats["unique_count"] or 0)

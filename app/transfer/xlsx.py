@@ -113,14 +113,26 @@ class _Sheet:
                 return sheet.write_number(row, col, number)
 
             return decimal
+        # A stored value that does not fit its type (written before writes locked the item)
+        # is exported as the text it is, never failing the export.
         if kind is FieldType.BOOLEAN:
-            return lambda row, col, value: sheet.write_boolean(row, col, value == "true")
+
+            def boolean(row: int, col: int, value: str) -> Any:
+                if value in ("true", "false"):
+                    return sheet.write_boolean(row, col, value == "true")
+                return sheet.write_string(row, col, value)
+
+            return boolean
         if kind is FieldType.DATE and not as_text:
 
             def date(row: int, col: int, value: str) -> Any:
-                if len(value) == 10:
-                    return sheet.write_datetime(row, col, dt.date.fromisoformat(value), self.day)
-                moment = dt.datetime.fromisoformat(value)
+                try:
+                    if len(value) == 10:
+                        day = dt.date.fromisoformat(value)
+                        return sheet.write_datetime(row, col, day, self.day)
+                    moment = dt.datetime.fromisoformat(value)
+                except ValueError:
+                    return sheet.write_string(row, col, value)
                 fmt = self.moment_ms if moment.microsecond else self.moment
                 return sheet.write_datetime(row, col, moment, fmt)
 

@@ -88,7 +88,9 @@ def _if_still(field: FieldModel, params: SqlParams, expr: str) -> str:
 
 
 def _number(field: FieldModel, params: SqlParams) -> str:
-    return _if_still(field, params, f"{cell(params.key(field.id))}::numeric")
+    """The cell as a numeric, NULL when it is not a number (a value stored before writes locked
+    the item could be anything: it is left out rather than failing the statement)."""
+    return filters.numeric(params.key(field.id))
 
 
 def _aggregate(s: WidgetSeries, field: FieldModel, params: SqlParams) -> _Aggregate:
@@ -120,17 +122,34 @@ def _bucket(field: FieldModel, grouping: DateGrouping, params: SqlParams) -> str
         if kind is FieldType.DECIMAL:
             return _number(field, params)
         if kind is FieldType.BOOLEAN:
-            return _if_still(field, params, f"{cell(key)}::boolean")
+            return filters.boolean(key)
         return text_c(key)
     t = cell_text(key)
-    week = f"""to_char(CAST(left({t}, 10) AS date), 'IYYY-"W"IW')"""
+    # Only a real date is cast: anything else (stored before writes locked the item) is no
+    # group rather than a failed statement. The shape first, then the day within its month.
+    iso = f"({t} ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])' AND left({t}, 4) <> '0000')"
+    year = f"CAST(left({t}, 4) AS integer)"
+    leap = f"(({year} % 4 = 0 AND {year} % 100 <> 0) OR {year} % 400 = 0)"
+    days = (
+        f"CASE substr({t}, 6, 2) WHEN '02' THEN (CASE WHEN {leap} THEN 29 ELSE 28 END) "
+        "WHEN '04' THEN 30 WHEN '06' THEN 30 WHEN '09' THEN 30 WHEN '11' THEN 30 ELSE 31 END"
+    )
+    real = f"CAST(substr({t}, 9, 2) AS integer) <= {days}"
+    week = (
+        f"(CASE WHEN {iso} THEN (CASE WHEN {real} THEN "
+        f"""to_char(CAST(left({t}, 10) AS date), 'IYYY-"W"IW') END) END)"""
+    )
+    month = f"substr({t}, 6, 2)"
+    quarter = (
+        f"(CASE WHEN {month} IN ('01', '02', '03') THEN '1' WHEN {month} IN ('04', '05', '06') "
+        f"THEN '2' WHEN {month} IN ('07', '08', '09') THEN '3' "
+        f"WHEN {month} IN ('10', '11', '12') THEN '4' END)"
+    )
     expr = {
         DateGrouping.DAY: f"left({t}, 10)",
         DateGrouping.WEEK: _if_still(field, params, week),
         DateGrouping.MONTH: f"left({t}, 7)",
-        DateGrouping.QUARTER: (
-            f"left({t}, 4) || '-Q' || ((CAST(substr({t}, 6, 2) AS integer) + 2) / 3)"
-        ),
+        DateGrouping.QUARTER: f"left({t}, 4) || '-Q' || {quarter}",
         DateGrouping.YEAR: f"left({t}, 4)",
     }[grouping]
     return f'(({expr}) COLLATE "C")'

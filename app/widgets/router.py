@@ -9,8 +9,8 @@ from app.core.db import SessionDep
 from app.core.jsonexact import ExactJSONResponse
 from app.core.openapi import errors
 from app.core.schemas import DeletedResult
-from app.data_items.dependencies import DataItemDep
-from app.fields.dependencies import ItemFieldsDep
+from app.data_items.dependencies import DataItemDep, LockedItemDep
+from app.fields.dependencies import ItemFieldsDep, LockedFieldsDep
 from app.widgets import data, service
 from app.widgets.dependencies import SeriesDep, WidgetDep
 from app.widgets.schemas import (
@@ -59,7 +59,7 @@ async def list_widgets(item: DataItemDep, session: SessionDep) -> ExactJSONRespo
     responses=errors(400, 401, 404, 413),
 )
 async def create_widget(
-    payload: WidgetCreate, item: DataItemDep, fields: ItemFieldsDep, session: SessionDep
+    payload: WidgetCreate, item: LockedItemDep, fields: LockedFieldsDep, session: SessionDep
 ) -> ExactJSONResponse:
     widget = await service.create_widget(session, item, fields, payload)
     return ExactJSONResponse(widget, status_code=status.HTTP_201_CREATED)
@@ -91,8 +91,8 @@ async def get_widget(
 )
 async def update_widget(
     payload: WidgetUpdate,
-    item: DataItemDep,
-    fields: ItemFieldsDep,
+    item: LockedItemDep,
+    fields: LockedFieldsDep,
     widget: WidgetDep,
     session: SessionDep,
 ) -> ExactJSONResponse:
@@ -163,8 +163,8 @@ async def list_series(widget: WidgetDep, session: SessionDep) -> SeriesList:
 )
 async def create_series(
     payload: SeriesCreate,
-    item: DataItemDep,
-    fields: ItemFieldsDep,
+    item: LockedItemDep,
+    fields: LockedFieldsDep,
     widget: WidgetDep,
     session: SessionDep,
 ) -> SeriesRead:
@@ -189,8 +189,8 @@ async def get_series(series: SeriesDep) -> SeriesRead:
 )
 async def update_series(
     payload: SeriesUpdate,
-    item: DataItemDep,
-    fields: ItemFieldsDep,
+    item: LockedItemDep,
+    fields: LockedFieldsDep,
     widget: WidgetDep,
     series: SeriesDep,
     session: SessionDep,
