@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.locks import AccountCap, lock_account_cap
 from app.models import ImportJob
 
 CHUNK_BYTES = 1 << 20
@@ -90,6 +91,11 @@ class JobRepository:
             return [job for job, _ in rows], int(rows[0][1])
         total = await self.session.scalar(select(func.count()).select_from(ImportJob).where(*where))
         return [], int(total or 0)
+
+    async def lock_pending(self) -> None:
+        """Until this transaction ends, no other transaction of the account counts or queues
+        (behind this lock): a count taken after it stays true until the commit."""
+        await lock_account_cap(self.session, AccountCap.IMPORT_JOBS, self.account_id)
 
     async def count_unfinished(self) -> int:
         stmt = (

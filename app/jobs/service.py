@@ -41,6 +41,14 @@ class TooManyJobs(AppError):
     code = ErrorCode.RATE_LIMITED
 
 
+def _too_many(max_pending: int) -> TooManyJobs:
+    return TooManyJobs(
+        f"You have {max_pending} import jobs queued or running, the most allowed "
+        "(JOB_MAX_PENDING_PER_ACCOUNT); wait for one to finish.",
+        headers={"Retry-After": "10"},
+    )
+
+
 async def _enqueue(
     session: AsyncSession,
     account: AuthenticatedAccount,
@@ -52,13 +60,16 @@ async def _enqueue(
     request_id: str | None,
     max_pending: int,
 ) -> ImportJob:
+    """Queue the upload as a job, unless the account already has `max_pending` unfinished.
+
+    The cap holds under concurrent requests: after storing the upload (which may take seconds,
+    and must not hold up the account's other requests), the account's lock is taken and the
+    unfinished jobs counted again, this one included, before the commit. A request refused then
+    rolls back with its job. The first count, without the lock, only refuses early, before the
+    upload is stored."""
     repo = JobRepository(session, account.id)
     if await repo.count_unfinished() >= max_pending:
-        raise TooManyJobs(
-            f"You have {max_pending} import jobs queued or running, the most allowed; wait "
-            "for one to finish.",
-            headers={"Retry-After": "10"},
-        )
+        raise _too_many(max_pending)
     job = await repo.add(
         kind=kind,
         data_item_id=data_item_id,
@@ -69,6 +80,9 @@ async def _enqueue(
         request_id=request_id,
     )
     await repo.store_upload(job, upload.path)
+    await repo.lock_pending()  # held until the commit
+    if await repo.count_unfinished() > max_pending:
+        raise _too_many(max_pending)
     wakeup.notify_after_commit(session, TOPIC)
     return job
 
