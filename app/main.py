@@ -85,7 +85,7 @@ def _lifespan(
             if settings.migrate_on_start:
                 await migrate(url)
             app.state.engine = engine
-            app.state.sessionmaker = create_sessionmaker(engine)
+            app.state.sessionmaker = create_sessionmaker(engine, settings)
             app.state.row_maintenance = maintenance
             app.state.ingestion_slots = slots
             app.state.import_jobs = jobs

@@ -241,6 +241,23 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(
         default=8, ge=1, description="Webhook deliveries a process sends at once."
     )
+    webhook_concurrency_per_account: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Deliveries of one account a process sends at once, so that one account's slow "
+            "receivers never hold every WEBHOOK_CONCURRENCY slot. 0 (the default): a quarter of "
+            "WEBHOOK_CONCURRENCY, at least 1."
+        ),
+    )
+    webhook_max_pending_per_account: int = Field(
+        default=10_000,
+        ge=1,
+        description=(
+            "Pending (not yet succeeded or failed) webhook deliveries an account may have. A ping "
+            "past it is a 429; an event past it is recorded as failed, not sent."
+        ),
+    )
     webhook_retention_days: int = Field(
         default=30,
         ge=1,
@@ -274,6 +291,12 @@ class Settings(BaseSettings):
         if not value.startswith("postgresql+asyncpg://"):
             raise ValueError("must be a postgresql+asyncpg:// (or postgresql://) URL")
         return value
+
+    @property
+    def webhook_account_slots(self) -> int:
+        """WEBHOOK_CONCURRENCY_PER_ACCOUNT as it applies: 0 means a quarter of the slots."""
+        share = self.webhook_concurrency_per_account or self.webhook_concurrency // 4
+        return max(1, min(share, self.webhook_concurrency))
 
 
 def spool_dir(settings: Settings) -> Path:

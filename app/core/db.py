@@ -48,8 +48,13 @@ def create_engine(url: str, settings: Settings, **overrides: Any) -> AsyncEngine
     return create_async_engine(url, **options)
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_sessionmaker(
+    engine: AsyncEngine, settings: Settings | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on `engine`; with `settings`, each session carries them in `session.info`
+    (for rules applied deep inside a transaction, such as the webhook delivery cap)."""
+    info = {} if settings is None else {"settings": settings}
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
 
 
 log = logging.getLogger("app.db")

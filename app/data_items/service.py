@@ -86,11 +86,13 @@ async def update_item(
 
 async def delete_item(session: AsyncSession, account: AuthenticatedAccount, item: DataItem) -> None:
     """Deletes the item with its fields, files, widgets (cascades). Its row partition becomes an
-    orphan, dropped after the commit by `partitions.drop_orphan_partitions`."""
-    await webhooks_service.emit(
-        session,
-        account_id=account.id,
-        event=WebhookEvent.DATA_ITEM_DELETED,
-        data={"data_item": await webhooks_service.item_data(session, item)},
-    )
+    orphan, dropped after the commit by `partitions.drop_orphan_partitions`.
+
+    The event is written last: `emit` takes the account's webhook delivery lock until the
+    commit, and the delete waits for the item's row, which an append holds while it runs (and
+    then emits): emitting first could deadlock with it."""
+    data = {"data_item": await webhooks_service.item_data(session, item)}
     await DataItemRepository(session, account.id).delete(item.id)
+    await webhooks_service.emit(
+        session, account_id=account.id, event=WebhookEvent.DATA_ITEM_DELETED, data=data
+    )

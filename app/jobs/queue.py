@@ -183,21 +183,24 @@ async def _finish(
 @dataclass(frozen=True)
 class Orphan:
     id: int
+    account_id: int
     owner_gone: bool  # else: its heartbeat is too old
 
 
 async def orphans(session: AsyncSession, *, lease_seconds: float) -> list[Orphan]:
     """Running jobs whose owner is gone (its lock is free) or silent for longer than the lease,
     row-locked in the session's transaction. The lock probe is transaction-scoped: it is released
-    when the caller commits."""
+    when the caller commits. In account order: failing them emits events, each taking its
+    account's webhook delivery lock, and two reapers taking those in one order cannot deadlock."""
     rows = (
         await session.execute(
             text(
                 """
-                SELECT id, heartbeat_at < now() - make_interval(secs => :lease) AS stale
+                SELECT id, account_id,
+                       heartbeat_at < now() - make_interval(secs => :lease) AS stale
                   FROM import_jobs
                  WHERE status = 'running'
-                 ORDER BY id
+                 ORDER BY account_id, id
                  LIMIT 100
                    FOR UPDATE SKIP LOCKED
                 """
@@ -206,14 +209,14 @@ async def orphans(session: AsyncSession, *, lease_seconds: float) -> list[Orphan
         )
     ).all()
     found: list[Orphan] = []
-    for job_id, stale in rows:
+    for job_id, account_id, stale in rows:
         free = (
             await session.execute(
                 text("SELECT pg_try_advisory_xact_lock(:cls, :obj)"), _lock_args(job_id)
             )
         ).scalar_one()
         if free or stale:
-            found.append(Orphan(int(job_id), owner_gone=bool(free)))
+            found.append(Orphan(int(job_id), int(account_id), owner_gone=bool(free)))
     return found
 
 

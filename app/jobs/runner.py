@@ -102,7 +102,7 @@ class ImportJobRunner:
         self.settings = settings
         self.slots = slots
         self.maintenance = maintenance
-        self.sessionmaker = create_sessionmaker(engine)
+        self.sessionmaker = create_sessionmaker(engine, settings)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
         self._resumed = asyncio.Event()
@@ -280,7 +280,12 @@ class ImportJobRunner:
         account = AuthenticatedAccount(id=job.account_id, name=job.account_name, key_id=0)
         params = job.params
         async with (
-            AsyncSession(bind=conn, expire_on_commit=False, autoflush=False) as session,
+            AsyncSession(
+                bind=conn,
+                expire_on_commit=False,
+                autoflush=False,
+                info={"settings": self.settings},
+            ) as session,
             session.begin(),
         ):
             result: dict[str, Any]

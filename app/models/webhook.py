@@ -47,6 +47,15 @@ class WebhookDelivery(IdMixin, CreatedAtMixin, Base):
             postgresql_where=text("status = 'pending'"),
         ),
         Index("ix_webhook_deliveries_created_at", "created_at"),
+        # the dispatcher's fair claim (webhooks with pending deliveries, each one's due ones)
+        # and the per-account pending count
+        Index(
+            "ix_webhook_deliveries_pending_by_webhook",
+            "webhook_id",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     webhook_id: Mapped[int] = mapped_column(

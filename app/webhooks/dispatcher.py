@@ -2,7 +2,12 @@
 
 It claims due deliveries (SKIP LOCKED: replicas never take the same one), sends up to
 WEBHOOK_CONCURRENCY at once, records each attempt, and sleeps until the next delivery falls due,
-the poll interval passes, or a commit in this process queues new ones. Deliveries are rows in
+the poll interval passes, a slot frees up, or a commit in this process queues new ones.
+
+Fairness: due deliveries are claimed in turns across accounts, and one account has at most
+`settings.webhook_account_slots` of this process's slots (WEBHOOK_CONCURRENCY_PER_ACCOUNT, by
+default a quarter). So an account whose receivers hang until the timeout can hold only its
+share of the slots, and another account's delivery is claimed as soon as it is queued. Deliveries are rows in
 PostgreSQL, so nothing is lost when a process stops: another replica, or the next start, carries on.
 """
 
@@ -13,6 +18,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import httpx
@@ -40,6 +46,8 @@ class WebhookDispatcher:
         self._round = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._account_of: dict[asyncio.Task[None], int] = {}
+        self._busy: Counter[int] = Counter()  # account id: deliveries in flight here
         self._client: httpx.AsyncClient | None = None
 
     # lifecycle ------------------------------------------------------------------------------
@@ -89,6 +97,8 @@ class WebhookDispatcher:
         claimed = await outbox.claim(
             self.engine,
             limit=free,
+            share=self.settings.webhook_account_slots,
+            busy=dict(self._busy),
             lease_seconds=self.settings.webhook_timeout_seconds + _LEASE_MARGIN,
             max_attempts=max_attempts,
             token=uuid.uuid4().hex,
@@ -96,11 +106,18 @@ class WebhookDispatcher:
         for delivery in claimed:
             task = asyncio.create_task(self._deliver(delivery), name=f"webhook-{delivery.id}")
             self._in_flight.add(task)
+            self._account_of[task] = delivery.account_id
+            self._busy[delivery.account_id] += 1
             task.add_done_callback(self._finished)
         return len(claimed)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
+        account_id = self._account_of.pop(task, None)
+        if account_id is not None:
+            self._busy[account_id] -= 1
+            if self._busy[account_id] <= 0:
+                del self._busy[account_id]
         self._wake.set()  # a slot is free
 
     async def _deliver(self, delivery: outbox.Claimed) -> None:
@@ -145,11 +162,15 @@ class WebhookDispatcher:
             )
 
     async def _pause_for(self) -> float:
+        """After a round that claimed nothing: until the next delivery falls due, at most the
+        poll interval. A delivery due now that was not claimed belongs to an account already
+        sending its share here (or was just taken by another replica): wait for a slot to free
+        up (which wakes the loop) or the poll, rather than asking again at once."""
         poll = self.settings.worker_poll_seconds
         if len(self._in_flight) >= self.settings.webhook_concurrency:
             return poll
         due = await outbox.seconds_until_due(self.engine)
-        return poll if due is None else min(poll, due)
+        return poll if due is None or due <= 0 else min(poll, due)
 
     async def _run(self) -> None:
         last_purge = 0.0

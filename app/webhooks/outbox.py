@@ -1,4 +1,5 @@
-"""The delivery worker's queue: due deliveries of every account, claimed with SKIP LOCKED.
+"""The delivery worker's queue: due deliveries of every account, claimed with SKIP LOCKED, in
+turns across accounts and at most a share of the slots per account (see `_CLAIM`).
 
 These queries work across accounts by design (the worker delivers for everyone); nothing here is
 reachable from a request.
@@ -27,6 +28,7 @@ from app.webhooks.sender import Attempt
 class Claimed:
     id: int
     webhook_id: int
+    account_id: int
     event: str
     body: str
     attempt: int
@@ -35,35 +37,81 @@ class Claimed:
     token: str
 
 
+# Due deliveries, fairly: each account's due deliveries in due order take turns (its 1st, then
+# every account's 2nd, ...), an account gets no more than its free share (`:share` minus what it
+# already has in flight in this process, `:busy`), and the `:limit` free slots go to the first
+# turns. Found without reading the whole backlog: a skip scan of the pending-by-webhook index
+# lists the webhooks with pending deliveries, and each gives at most `:share` due ones. Locked
+# with SKIP LOCKED, conditions checked again on the locked row (another replica may have just
+# claimed it), so no two dispatchers take the same delivery.
+_CLAIM = """
+WITH RECURSIVE hooks(webhook_id) AS (
+    (SELECT webhook_id FROM webhook_deliveries
+      WHERE status = 'pending' ORDER BY webhook_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT d.webhook_id FROM webhook_deliveries d
+             WHERE d.status = 'pending' AND d.webhook_id > h.webhook_id
+             ORDER BY d.webhook_id LIMIT 1)
+      FROM hooks h
+     WHERE h.webhook_id IS NOT NULL
+),
+due AS (
+    SELECT c.id, c.next_attempt_at, w.account_id,
+           row_number() OVER (PARTITION BY w.account_id ORDER BY c.next_attempt_at, c.id) AS turn
+      FROM hooks h
+      JOIN webhooks w ON w.id = h.webhook_id
+     CROSS JOIN LATERAL (
+           SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+            WHERE d.webhook_id = h.webhook_id AND d.status = 'pending'
+              AND d.next_attempt_at <= now() AND d.attempts < :max_attempts
+            ORDER BY d.next_attempt_at, d.id
+            LIMIT :share) c
+),
+chosen AS (
+    SELECT id FROM due
+     WHERE turn <= :share - coalesce(CAST(CAST(:busy AS jsonb) ->> CAST(account_id AS text)
+                                          AS integer), 0)
+     ORDER BY turn, next_attempt_at, id
+     LIMIT :limit
+)
+UPDATE webhook_deliveries d
+   SET attempts = d.attempts + 1,
+       next_attempt_at = now() + make_interval(secs => :lease),
+       lease_token = :token
+  FROM webhooks w
+ WHERE w.id = d.webhook_id
+   AND d.id IN (
+       SELECT id FROM webhook_deliveries
+        WHERE id = ANY(ARRAY(SELECT id FROM chosen))  -- by primary key, not a scan of the due
+          AND status = 'pending' AND next_attempt_at <= now() AND attempts < :max_attempts
+          FOR UPDATE SKIP LOCKED)
+RETURNING d.id, d.webhook_id, w.account_id, d.event, d.body, d.attempts, w.url, w.secret
+"""
+
+
 async def claim(
-    engine: AsyncEngine, *, limit: int, lease_seconds: float, max_attempts: int, token: str
+    engine: AsyncEngine,
+    *,
+    limit: int,
+    share: int,
+    busy: dict[int, int],
+    lease_seconds: float,
+    max_attempts: int,
+    token: str,
 ) -> list[Claimed]:
+    """Up to `limit` due deliveries, taken in turns across accounts, at most `share` in flight
+    per account counting `busy` (account id: deliveries this process is sending now)."""
     async with engine.begin() as conn:
         rows = (
             await conn.execute(
-                text(
-                    """
-                    UPDATE webhook_deliveries d
-                       SET attempts = d.attempts + 1,
-                           next_attempt_at = now() + make_interval(secs => :lease),
-                           lease_token = :token
-                      FROM webhooks w
-                     WHERE w.id = d.webhook_id
-                       AND d.id IN (
-                           SELECT id FROM webhook_deliveries
-                            WHERE status = 'pending' AND next_attempt_at <= now()
-                              AND attempts < :max_attempts
-                            ORDER BY next_attempt_at, id
-                            LIMIT :limit
-                            FOR UPDATE SKIP LOCKED)
-                 RETURNING d.id, d.webhook_id, d.event, d.body, d.attempts, w.url, w.secret
-                    """
-                ),
+                text(_CLAIM),
                 {
                     "lease": lease_seconds,
                     "token": token,
                     "max_attempts": max_attempts,
                     "limit": limit,
+                    "share": share,
+                    "busy": json.dumps({str(k): v for k, v in busy.items() if v}),
                 },
             )
         ).all()
@@ -71,6 +119,7 @@ async def claim(
         Claimed(
             id=row.id,
             webhook_id=row.webhook_id,
+            account_id=row.account_id,
             event=row.event,
             body=row.body,
             attempt=row.attempts,

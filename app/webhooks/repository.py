@@ -3,10 +3,21 @@ accounts by design, is in `outbox.py`.)"""
 
 from __future__ import annotations
 
-from sqlalchemy import Select, delete, func, insert, literal, select
+from dataclasses import dataclass
+
+from sqlalchemy import Select, case, delete, func, insert, literal, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.locks import AccountCap, lock_account_cap
 from app.models import Webhook, WebhookDelivery
+
+
+@dataclass(frozen=True)
+class Queued:
+    """What `add_deliveries` wrote: the deliveries queued, and those recorded as not sent."""
+
+    pending: list[int]
+    dropped: list[int]
 
 
 class WebhookRepository:
@@ -43,33 +54,84 @@ class WebhookRepository:
         )
         return int(await self.session.scalar(stmt) or 0)
 
+    async def subscribed(self, event: str) -> bool:
+        """Whether any of the account's webhooks is subscribed to `event`."""
+        stmt = select(self._scoped().where(Webhook.events.contains([event])).exists())
+        return bool(await self.session.scalar(stmt))
+
+    async def lock_webhooks(self) -> None:
+        """Until this transaction ends, the account's webhook count cannot change under it."""
+        await lock_account_cap(self.session, AccountCap.WEBHOOKS, self.account_id)
+
+    async def lock_deliveries(self) -> None:
+        """Until this transaction ends, the account's pending deliveries cannot grow under it
+        (deliveries only leave `pending` meanwhile)."""
+        await lock_account_cap(self.session, AccountCap.WEBHOOK_DELIVERIES, self.account_id)
+
+    async def count_pending(self, *, up_to: int) -> int:
+        """The account's pending deliveries, counted up to `up_to` (no further: the answer is
+        compared with a cap of that size)."""
+        pending = (
+            select(WebhookDelivery.id)
+            .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+            .where(Webhook.account_id == self.account_id, WebhookDelivery.status == "pending")
+            .limit(up_to)
+            .subquery()
+        )
+        return int(await self.session.scalar(select(func.count()).select_from(pending)) or 0)
+
     async def delete(self, webhook_id: int) -> None:
         await self.session.execute(
             delete(Webhook).where(Webhook.id == webhook_id, Webhook.account_id == self.account_id)
         )
 
     async def add_deliveries(
-        self, *, event: str, event_id: str, body: str, webhook_id: int | None = None
-    ) -> list[int]:
-        """One pending delivery, due at once, per webhook of this account subscribed to `event`
-        (or to the one webhook given, whatever its events). One statement, nothing read first."""
+        self,
+        *,
+        event: str,
+        event_id: str,
+        body: str,
+        room: int,
+        not_sent: str,
+        webhook_id: int | None = None,
+    ) -> Queued:
+        """One delivery per webhook of this account subscribed to `event` (or to the one webhook
+        given, whatever its events): the first `room` of them, in webhook order, pending and due
+        at once; the others failed at once with the error `not_sent`, never attempted. One
+        statement, nothing read first."""
+        order = func.row_number().over(order_by=Webhook.id)
+        hooks = select(Webhook.id.label("webhook_id"), order.label("n")).where(
+            Webhook.account_id == self.account_id
+        )
+        if webhook_id is None:
+            hooks = hooks.where(Webhook.events.contains([event]))
+        else:
+            hooks = hooks.where(Webhook.id == webhook_id)
+        subscribed = hooks.subquery()
+        queued = subscribed.c.n <= room
         source = select(
-            Webhook.id,
+            subscribed.c.webhook_id,
             literal(event),
             literal(event_id),
             literal(body),
-            func.now(),
-        ).where(Webhook.account_id == self.account_id)
-        if webhook_id is None:
-            source = source.where(Webhook.events.contains([event]))
-        else:
-            source = source.where(Webhook.id == webhook_id)
+            case((queued, literal("pending")), else_=literal("failed")),
+            case((queued, func.now()), else_=null()),
+            case((queued, null()), else_=literal(not_sent)),
+        )
         stmt = (
             insert(WebhookDelivery)
-            .from_select(["webhook_id", "event", "event_id", "body", "next_attempt_at"], source)
-            .returning(WebhookDelivery.id)
+            .from_select(
+                ["webhook_id", "event", "event_id", "body", "status", "next_attempt_at",
+                 "last_error"],
+                source,
+            )
+            .returning(WebhookDelivery.id, WebhookDelivery.status)
+        )  # fmt: skip
+        rows = (await self.session.execute(stmt)).all()
+        return Queued(
+            pending=sorted(r.id for r in rows if r.status == "pending"),
+            dropped=sorted(r.id for r in rows if r.status != "pending"),
         )
-        return list((await self.session.scalars(stmt)).all())
 
     async def deliveries_page(
         self, webhook_id: int, *, offset: int, limit: int

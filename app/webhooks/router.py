@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, status
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.core.db import SessionDep
 from app.core.openapi import errors
-from app.core.schemas import DeletedResult
+from app.core.schemas import DeletedResult, ErrorBody
 from app.webhooks import service
 from app.webhooks.dependencies import WebhookDep
 from app.webhooks.schemas import (
@@ -99,8 +99,20 @@ async def list_deliveries(
     response_model=PingResult,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Send a test event (`ping`) to the webhook",
-    description="Queues one signed `ping` delivery to this webhook; see it under deliveries.",
-    responses=errors(400, 401, 404),
+    description=(
+        "Queues one signed `ping` delivery to this webhook; see it under deliveries. An account "
+        "may have at most WEBHOOK_MAX_PENDING_PER_ACCOUNT deliveries pending: past it, a 429."
+    ),
+    responses={
+        **errors(400, 401, 404),
+        429: {
+            "model": ErrorBody,
+            "description": (
+                "Too many requests for this key, or too many webhook deliveries pending for "
+                "your account (WEBHOOK_MAX_PENDING_PER_ACCOUNT); see `Retry-After`."
+            ),
+        },
+    },
 )
 async def ping_webhook(webhook: WebhookDep, session: SessionDep, account: AccountDep) -> PingResult:
     return await service.ping(session, account, webhook)

@@ -3,11 +3,20 @@
 `emit` is how any domain announces a change: it writes one pending delivery per subscribed
 webhook *in the caller's transaction*, so the announcement commits or rolls back with the change
 (the outbox pattern), and nudges this process's delivery worker once that transaction commits.
+
+Caps per account, each counted under the account's lock for that cap (`app.core.locks`), so
+concurrent requests cannot pass them: at most MAX_WEBHOOKS_PER_ACCOUNT webhooks (one more is a
+400), and at most WEBHOOK_MAX_PENDING_PER_ACCOUNT pending deliveries. Past the latter a ping, a
+client's explicit request, is a 429; an event is a side effect of a change the client made, and
+the service's own background work never fails a client's request, so its deliveries are then
+written as failed, never attempted, with an error naming the cap (the client sees in the
+webhook's deliveries what it missed, payload included), and a warning is logged.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import uuid
 from datetime import UTC, datetime
@@ -18,7 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.service import AuthenticatedAccount
 from app.core import wakeup
-from app.core.errors import BadRequest
+from app.core.config import Settings
+from app.core.errors import BadRequest, RateLimited
 from app.models import DataItem, Webhook, WebhookDelivery
 from app.webhooks.repository import WebhookRepository
 from app.webhooks.schemas import (
@@ -37,6 +47,9 @@ from app.webhooks.urls import UnsafeURL, parse_url
 TOPIC = "webhooks"
 SECRET_PREFIX = "whsec_"
 MAX_WEBHOOKS_PER_ACCOUNT = 20
+PING_RETRY_AFTER_SECONDS = 60
+
+log = logging.getLogger("app.webhooks")
 
 
 def new_secret() -> str:
@@ -61,6 +74,7 @@ async def create_webhook(
             f"The webhook URL {exc}.", details=[{"field": "url", "message": str(exc)}]
         ) from None
     repo = WebhookRepository(session, account.id)
+    await repo.lock_webhooks()  # held until the commit: concurrent creations count in turn
     if await repo.count() >= MAX_WEBHOOKS_PER_ACCOUNT:
         raise BadRequest(
             f"An account may have at most {MAX_WEBHOOKS_PER_ACCOUNT} webhooks; delete one first."
@@ -136,32 +150,87 @@ def _body(event: str, event_id: str, data: dict[str, Any]) -> str:
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
 
 
+def max_pending(session: AsyncSession) -> int:
+    """WEBHOOK_MAX_PENDING_PER_ACCOUNT of the app whose session this is (its sessionmaker puts
+    the settings in `session.info`); the default for a session made without them."""
+    settings = session.info.get("settings")
+    if isinstance(settings, Settings):
+        return settings.webhook_max_pending_per_account
+    default: int = Settings.model_fields["webhook_max_pending_per_account"].default
+    return default
+
+
+def _not_sent(cap: int) -> str:
+    return (
+        f"Not sent: the account had {cap} webhook deliveries pending, the most allowed "
+        "(WEBHOOK_MAX_PENDING_PER_ACCOUNT), when this event happened."
+    )
+
+
 async def emit(
     session: AsyncSession, *, account_id: int, event: WebhookEvent, data: dict[str, Any]
 ) -> int:
     """Announce `event` to the account's subscribed webhooks, in the session's transaction.
-    `data` must be JSON-ready (strings, numbers, lists, dicts). Returns the deliveries queued."""
+    `data` must be JSON-ready (strings, numbers, lists, dicts). Returns the deliveries queued.
+
+    Never fails because of the pending cap: deliveries past it are written as failed (not sent)
+    and logged. Takes the account's delivery lock, held until the caller's transaction ends:
+    call it as the last thing that transaction locks."""
+    repo = WebhookRepository(session, account_id)
+    if not await repo.subscribed(str(event)):
+        return 0  # no lock, no count: nothing to queue
+    cap = max_pending(session)
+    await repo.lock_deliveries()
+    room = cap - await repo.count_pending(up_to=cap)
     event_id = new_event_id()
-    ids = await WebhookRepository(session, account_id).add_deliveries(
-        event=str(event), event_id=event_id, body=_body(str(event), event_id, data)
+    queued = await repo.add_deliveries(
+        event=str(event),
+        event_id=event_id,
+        body=_body(str(event), event_id, data),
+        room=room,
+        not_sent=_not_sent(cap),
     )
-    if ids:
+    if queued.dropped:
+        log.warning(
+            "account %s has %d webhook deliveries pending (WEBHOOK_MAX_PENDING_PER_ACCOUNT): "
+            "event %s (%s) recorded as not sent for %d webhook(s) (deliveries %s)",
+            account_id,
+            cap,
+            event_id,
+            event,
+            len(queued.dropped),
+            ", ".join(str(i) for i in queued.dropped),
+        )
+    if queued.pending:
         wakeup.notify_after_commit(session, TOPIC)
-    return len(ids)
+    return len(queued.pending)
 
 
 async def ping(
     session: AsyncSession, account: AuthenticatedAccount, webhook: Webhook
 ) -> PingResult:
+    """Queue a ping, unless the account already has its most pending deliveries: then 429."""
+    repo = WebhookRepository(session, account.id)
+    cap = max_pending(session)
+    await repo.lock_deliveries()  # held until the commit: concurrent pings count in turn
+    if await repo.count_pending(up_to=cap) >= cap:
+        raise RateLimited(
+            f"You have {cap} webhook deliveries pending, the most allowed "
+            "(WEBHOOK_MAX_PENDING_PER_ACCOUNT); wait for some to be delivered or to fail "
+            "(see each webhook's deliveries).",
+            headers={"Retry-After": str(PING_RETRY_AFTER_SECONDS)},
+        )
     event_id = new_event_id()
-    ids = await WebhookRepository(session, account.id).add_deliveries(
+    queued = await repo.add_deliveries(
         event=PING_EVENT,
         event_id=event_id,
         body=_body(PING_EVENT, event_id, {"webhook_id": webhook.id}),
+        room=1,
+        not_sent=_not_sent(cap),
         webhook_id=webhook.id,
     )
     wakeup.notify_after_commit(session, TOPIC)
-    return PingResult(delivery_id=ids[0], event_id=event_id)
+    return PingResult(delivery_id=queued.pending[0], event_id=event_id)
 
 
 def _timestamp(value: datetime) -> str:

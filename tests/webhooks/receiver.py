@@ -110,3 +110,59 @@ async def receiving(
         yield receiver
     finally:
         await receiver.stop()
+
+
+class Blackhole:
+    """A receiver that accepts connections, reads nothing and never answers (a blackholed
+    address, as far as the sender can tell: every attempt runs into its timeout). Counts the
+    connections held open at once."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.open = 0
+        self.most_open = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
+        self._writers.add(writer)
+        try:
+            while await reader.read(65536):  # until the sender gives up and closes
+                pass
+        except ConnectionError:
+            pass
+        finally:
+            self.open -= 1
+            self._writers.discard(writer)
+            writer.close()
+
+
+@contextlib.asynccontextmanager
+async def blackhole() -> AsyncIterator[Blackhole]:
+    hole = Blackhole()
+    await hole.start()
+    try:
+        yield hole
+    finally:
+        await hole.stop()
