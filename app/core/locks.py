@@ -8,9 +8,10 @@ caps of the same account, never wait for it. Take it as late as possible in a tr
 lock is held until it ends) and take no other lock after it.
 
 Advisory lock classes in use (the first key of `pg_advisory_*lock(int, int)`):
-7_301 statistics work per item (`summary/service.py`), 7_302 row maintenance per item
-(`rows/maintenance.py`), 7_303 running import jobs (`jobs/queue.py`) and widget ordering per
-item (`widgets/repository.py`), 7_310-7_312 the caps below.
+7_301 statistics work per item (`summary/service.py`), 7_302 search index builds per item
+(`rows/maintenance.py`), 7_303 running import jobs (`jobs/queue.py`), 7_304 widget ordering per
+item (`widgets/repository.py`; it shared 7_303 once, so a running import job N held up widget
+changes of data item N), 7_310-7_312 the caps below.
 """
 
 from __future__ import annotations

@@ -34,7 +34,12 @@ from app.ingestion.stats import ColumnStats
 from app.ingestion.upload import SpooledFile
 from app.models import DataItem, Field, ReferenceFile
 from app.rows import partitions
-from app.rows.maintenance import RowMaintenance, drop_search_index_before, drop_search_index_in
+from app.rows.maintenance import (
+    RowMaintenance,
+    drop_search_index_before,
+    drop_search_index_in,
+    take_over_index_build,
+)
 from app.rows.repository import RowRepository
 from app.summary import service as summary_service
 from app.webhooks import service as webhooks_service
@@ -372,12 +377,12 @@ async def append_from_file(
     repo = RowRepository(session, item_id)
     rows_now = await repo.lock_item()  # one writer per item from here to commit
     # A big append drops the item's search index first, on a connection of its own, while the
-    # columns are matched and planned; the index is rebuilt afterwards, committed or not.
-    dropping = (
-        asyncio.ensure_future(maintenance.drop_search_index_now(item_id))
-        if drop_search_index_before(rows_now, table.frame.height)
-        else None
-    )
+    # columns are matched and planned; the index is rebuilt afterwards, committed or not. A
+    # build of the index running in the background gives way to it first.
+    dropping = None
+    if drop_search_index_before(rows_now, table.frame.height):
+        await take_over_index_build(session, item_id)
+        dropping = asyncio.ensure_future(maintenance.drop_search_index_now(item_id))
     reference: list[ReferenceFile] = []
 
     async def before_rows() -> None:

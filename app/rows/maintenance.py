@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.core.errors import ErrorCode, ServiceUnavailable
 from app.rows import partitions
 from app.rows.repository import SEARCH_TEXT
 from app.summary import service as summary_service
@@ -25,6 +26,7 @@ from app.summary import service as summary_service
 log = logging.getLogger("app.rows.maintenance")
 
 _INDEX_LOCK_CLASS = 7_302
+_GAVE_WAY = {"57014", "40P01"}  # query canceled, deadlock detected
 # How long a big append's index drop, on its own connection, waits for readers of the item
 # before it is done inside the append's transaction instead (see `drop_search_index_now`).
 DROP_LOCK_TIMEOUT_MS = 2_000
@@ -223,12 +225,20 @@ async def ensure_search_index(engine: AsyncEngine, item_id: int, min_rows: int) 
             table = partitions.partition_table(item)
             if valid is False:  # an interrupted CONCURRENTLY build leaves an invalid index
                 await conn.execute(text(f'DROP INDEX IF EXISTS {partitions.SCHEMA}."{name}"'))
-            await conn.execute(
-                text(
-                    f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON {table} '
-                    f"USING gin (({SEARCH_TEXT}) gin_trgm_ops)"
+            try:
+                await conn.execute(
+                    text(
+                        f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON {table} '
+                        f"USING gin (({SEARCH_TEXT}) gin_trgm_ops)"
+                    )
                 )
-            )
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) not in _GAVE_WAY:
+                    raise
+                # a write took it over (`take_over_index_build`) or won a deadlock: the write
+                # calls item_changed when it ends, which builds the index again
+                log.info("search index build of data item %s gave way to a write", item)
+                return False
             # Statistics on the indexed expression: without them the planner guesses 0.16 % of
             # rows match any term and runs a common term's count serially (1.1 s instead of
             # 0.6 s with two workers on 1M rows).
@@ -240,6 +250,47 @@ async def ensure_search_index(engine: AsyncEngine, item_id: int, min_rows: int) 
                 {"c": _INDEX_LOCK_CLASS, "o": item % 2**31},
             )
     return True
+
+
+# A write that takes the index build over waits at most this long for the build to give way.
+TAKE_OVER_SECONDS = 30.0
+
+
+async def take_over_index_build(session: AsyncSession, item_id: int) -> None:
+    """Hold the item's index-build lock until `session`'s transaction ends, cancelling a build
+    that holds it. A big append drops the item's search index; a CREATE INDEX CONCURRENTLY
+    running meanwhile waits for the append's transaction to end while the append waits for the
+    build's lock on the table: a deadlock, which failed the append (503) when it ran right
+    after the item was created. The background work gives way instead: the build is cancelled
+    (it leaves an invalid index, which the drop removes) and redone after the append, which
+    calls `item_changed` whether it commits or not."""
+    params = {"c": _INDEX_LOCK_CLASS, "o": int(item_id) % 2**31}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TAKE_OVER_SECONDS
+    while True:
+        taken = await session.execute(text("SELECT pg_try_advisory_xact_lock(:c, :o)"), params)
+        if taken.scalar_one():
+            return
+        cancelled = await session.execute(
+            text(
+                """
+                SELECT pg_cancel_backend(pid) FROM pg_locks
+                WHERE locktype = 'advisory' AND classid = CAST(:c AS oid)
+                  AND objid = CAST(:o AS oid) AND objsubid = 2 AND granted
+                  AND pid <> pg_backend_pid()
+                """
+            ),
+            params,
+        )
+        if any(cancelled.scalars()):
+            log.info("search index build of data item %s cancelled for a write", item_id)
+        if loop.time() > deadline:
+            raise ServiceUnavailable(
+                f"Data item {item_id} is busy with background work; try again shortly.",
+                code=ErrorCode.CONCURRENT_CONFLICT,
+                headers={"Retry-After": "5"},
+            )
+        await asyncio.sleep(0.05)
 
 
 def drop_search_index_before(existing_rows: int, incoming_rows: int) -> bool:

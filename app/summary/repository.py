@@ -186,7 +186,9 @@ async def compute(
         cells = await conn.execute(
             text(
                 f"""SELECT row_ref, "values"->:key AS value FROM rows
-                    WHERE {_PRESENT} AND NOT {_VALID[kind]} ORDER BY row_ref LIMIT :n"""
+                    WHERE data_item_id = :item AND "values" ? :key
+                      AND jsonb_typeof("values"->:key) <> 'null' AND NOT {_VALID[kind]}
+                    ORDER BY row_ref LIMIT :n"""
             ),
             {"item": item_id, "key": str(field_id), "n": INVALID_SHOWN},
         )

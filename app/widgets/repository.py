@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Widget, WidgetSeries
 
-_ORDER_LOCK_CLASS = 7_303  # advisory lock namespace: widget ordering per item
+_ORDER_LOCK_CLASS = 7_304  # advisory lock namespace: widget ordering per item (see core/locks.py)
 
 
 class WidgetRepository:
