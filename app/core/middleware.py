@@ -15,6 +15,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.digits import is_ascii_digits
 from app.core.errors import AppError, ErrorCode
 from app.core.logging import request_id_var
 
@@ -180,7 +181,7 @@ class BodySizeLimitMiddleware:
         limit, what = _limit_for(scope, self.upload_limit, self.json_limit)
         request_id = scope.get("state", {}).get("request_id")
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and is_ascii_digits(declared) and int(declared) > limit:
             await send_json(send, 413, _too_large(limit, what, request_id), {"Connection": "close"})
             return
 

@@ -66,7 +66,9 @@ Stored = str | Decimal | bool
 
 # ----------------------------------------------------------------------------------- decimals
 
-_NUMBER_RE = re.compile(r"^[+-]?(?:\d+|\d{1,3}(?:,\d{3})+)?(?:\.\d*)?(?:[eE][+-]?\d+)?$")
+# ASCII digits only (re.ASCII): `\d` alone matches "٣" or a fullwidth "6", which Decimal() and
+# int() read as 3 and 6 but a file's reader does not: a value means the same on every path.
+_NUMBER_RE = re.compile(r"^[+-]?(?:\d+|\d{1,3}(?:,\d{3})+)?(?:\.\d*)?(?:[eE][+-]?\d+)?$", re.ASCII)
 
 
 def canonical_decimal(value: Decimal) -> Decimal:
@@ -140,14 +142,20 @@ _MONTHS = {
 }
 _TIME = r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?"
 _ISO_RE = re.compile(
-    r"^(\d{4})([-/.])(\d{1,2})\2(\d{1,2})" + _TIME + r"(Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE
+    r"^(\d{4})([-/.])(\d{1,2})\2(\d{1,2})" + _TIME + r"(Z|[+-]\d{2}:?\d{2})?$",
+    re.IGNORECASE | re.ASCII,
 )
-_DM_RE = re.compile(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})" + _TIME.replace("[T ]", " ") + "$")
+_DM_RE = re.compile(
+    r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})" + _TIME.replace("[T ]", " ") + "$", re.ASCII
+)
 _NAMED_RE = [
     # Jan 5 2026 / Jan 5, 2026 / January 5, 2026
-    (re.compile(r"^([A-Za-z]{3,9})\.? (\d{1,2}),? (\d{4})$"), ("month", "day", "year")),
+    (re.compile(r"^([A-Za-z]{3,9})\.? (\d{1,2}),? (\d{4})$", re.ASCII), ("month", "day", "year")),
     # 5 Jan 2026 / 5 January 2026 / 05-Jan-2026
-    (re.compile(r"^(\d{1,2})[ -]([A-Za-z]{3,9})\.?[ -](\d{4})$"), ("day", "month", "year")),
+    (
+        re.compile(r"^(\d{1,2})[ -]([A-Za-z]{3,9})\.?[ -](\d{4})$", re.ASCII),
+        ("day", "month", "year"),
+    ),
 ]
 
 

@@ -159,7 +159,7 @@ def _polars_reason(message: str) -> str:
     reason = " ".join((found.group(1) if found else message.splitlines()[0]).split())[:300]
     if "malformed" in reason or "properly escaped" in reason:
         reason = 'a quote (") is unbalanced or appears inside an unquoted field'
-    offset = re.search(r"offset in the file is (\d+) bytes", message)
+    offset = re.search(r"offset in the file is ([0-9]+) bytes", message)
     return reason + (f" (near byte offset {int(offset.group(1)):,})" if offset else "")
 
 

@@ -86,18 +86,25 @@ def present_text(column: pl.Series) -> pl.Series:
 
 # ----------------------------------------------------------------------------- decimals
 
+
+def _ascii(pattern: str) -> str:
+    """`\\d` as `[0-9]`: Polars' regex (Rust) matches every Unicode digit with `\\d` ("٣", "३"),
+    which the casts that follow cannot read (a 500); a number or a date is ASCII digits."""
+    return pattern.replace(r"\d", "[0-9]")
+
+
 _EXP = r"(?:[eE][+-]?\d+)?"
 _INT_POINT = r"(?:0|[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d*)"
 _INT_COMMA = r"(?:0|[1-9]\d{0,2}(?:\.\d{3})+|[1-9]\d*)"
-DECIMAL_POINT_RE = rf"^[+-]?(?:{_INT_POINT}(?:\.\d*)?|\.\d+){_EXP}$"
-DECIMAL_COMMA_RE = rf"^[+-]?(?:{_INT_COMMA}(?:,\d*)?|,\d+){_EXP}$"
+DECIMAL_POINT_RE = _ascii(rf"^[+-]?(?:{_INT_POINT}(?:\.\d*)?|\.\d+){_EXP}$")
+DECIMAL_COMMA_RE = _ascii(rf"^[+-]?(?:{_INT_COMMA}(?:,\d*)?|,\d+){_EXP}$")
 # Into a field that is already decimal, a leading zero is just a zero ("007" is 7), as in the API;
 # only inference treats it as the sign of a code.
 _ANY_INT_POINT = r"(?:\d{1,3}(?:,\d{3})+|\d+)"
 _ANY_INT_COMMA = r"(?:\d{1,3}(?:\.\d{3})+|\d+)"
-ANY_DECIMAL_POINT_RE = rf"^[+-]?(?:{_ANY_INT_POINT}(?:\.\d*)?|\.\d+){_EXP}$"
-ANY_DECIMAL_COMMA_RE = rf"^[+-]?(?:{_ANY_INT_COMMA}(?:,\d*)?|,\d+){_EXP}$"
-LEADING_ZERO_RE = r"^[+-]?0\d+(?:\.\d*)?$"
+ANY_DECIMAL_POINT_RE = _ascii(rf"^[+-]?(?:{_ANY_INT_POINT}(?:\.\d*)?|\.\d+){_EXP}$")
+ANY_DECIMAL_COMMA_RE = _ascii(rf"^[+-]?(?:{_ANY_INT_COMMA}(?:,\d*)?|,\d+){_EXP}$")
+LEADING_ZERO_RE = _ascii(r"^[+-]?0\d+(?:\.\d*)?$")
 MAX_DECIMAL_CHARS = 200
 
 
@@ -197,8 +204,8 @@ def canonical_decimals(v: pl.Series, *, comma: bool) -> pl.Series:
     if dotted.any():
         trimmed = s.str.strip_chars_end("0").str.strip_chars_end(".")
         s = trimmed if dotted.all() else _eval(s, pl.when(dotted).then(trimmed).otherwise("v"))
-    if s.str.contains(r"^-?0\d").any():
-        s = s.str.replace(r"^(-?)0+(\d)", "${1}${2}")
+    if s.str.contains(r"^-?0[0-9]").any():
+        s = s.str.replace(r"^(-?)0+([0-9])", "${1}${2}")
     if (s.str.starts_with(".") | s.str.starts_with("-.")).any():
         s = s.str.replace(r"^(-?)\.", "${1}0.")
     zero = s.is_in(["", "-", "-0"])
@@ -238,20 +245,20 @@ def boolean_values(v: pl.Series) -> pl.Series:
 
 DATE_ORDERS = ("ymd", "dmy", "mdy", "named")
 
-_YMD_DATE = r"^\d{4}(?:-\d{1,2}-\d{1,2}|/\d{1,2}/\d{1,2}|\.\d{1,2}\.\d{1,2})$"
-_YMD_TIME_SHAPE = r"^\d{4}(?:-\d{1,2}-\d{1,2}|/\d{1,2}/\d{1,2}|\.\d{1,2}\.\d{1,2})[T ]"
-_YMD_TIME_RE = (
+_YMD_DATE = _ascii(r"^\d{4}(?:-\d{1,2}-\d{1,2}|/\d{1,2}/\d{1,2}|\.\d{1,2}\.\d{1,2})$")
+_YMD_TIME_SHAPE = _ascii(r"^\d{4}(?:-\d{1,2}-\d{1,2}|/\d{1,2}/\d{1,2}|\.\d{1,2}\.\d{1,2})[T ]")
+_YMD_TIME_RE = _ascii(
     r"^(?<y>\d{4})[-/.](?<m>\d{1,2})[-/.](?<d>\d{1,2})[T ](?<H>\d{1,2}):(?<M>\d{2})"
     r"(?::(?<S>\d{2})(?:\.(?<F>\d{1,6}))?)?(?<Z>Z|[+-]\d{2}:?\d{2})?$"
 )
-_DM_DATE = r"^\d{1,2}(?:/\d{1,2}/|\.\d{1,2}\.|-\d{1,2}-)\d{4}$"
-_DM_TIME_SHAPE = r"^\d{1,2}(?:/\d{1,2}/|\.\d{1,2}\.|-\d{1,2}-)\d{4} "
-_DM_TIME_RE = (
+_DM_DATE = _ascii(r"^\d{1,2}(?:/\d{1,2}/|\.\d{1,2}\.|-\d{1,2}-)\d{4}$")
+_DM_TIME_SHAPE = _ascii(r"^\d{1,2}(?:/\d{1,2}/|\.\d{1,2}\.|-\d{1,2}-)\d{4} ")
+_DM_TIME_RE = _ascii(
     r"^(?<a>\d{1,2})[-/.](?<b>\d{1,2})[-/.](?<y>\d{4}) (?<H>\d{1,2}):(?<M>\d{2})(?::(?<S>\d{2}))?$"
 )
-_DM_PAIR_RE = r"^(?<a>\d{1,2})[-/.](?<b>\d{1,2})[-/.]"
-_NAMED_MF_RE = r"^(?<n>[A-Za-z]{3,9})\.? +(?<d>\d{1,2}),? +(?<y>\d{4})$"
-_NAMED_DF_RE = r"^(?<d>\d{1,2})(?: +|-)(?<n>[A-Za-z]{3,9})\.?,?(?: +|-)(?<y>\d{4})$"
+_DM_PAIR_RE = _ascii(r"^(?<a>\d{1,2})[-/.](?<b>\d{1,2})[-/.]")
+_NAMED_MF_RE = _ascii(r"^(?<n>[A-Za-z]{3,9})\.? +(?<d>\d{1,2}),? +(?<y>\d{4})$")
+_NAMED_DF_RE = _ascii(r"^(?<d>\d{1,2})(?: +|-)(?<n>[A-Za-z]{3,9})\.?,?(?: +|-)(?<y>\d{4})$")
 
 _MONTHS = [
     *("january", "february", "march", "april", "may", "june"),

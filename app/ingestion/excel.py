@@ -8,6 +8,7 @@ from pathlib import Path
 import fastexcel
 import polars as pl
 
+from app.core.digits import ascii_int
 from app.ingestion.extent import check_xls
 from app.ingestion.formats import check_xlsx
 from app.ingestion.tables import (
@@ -89,7 +90,11 @@ def _sheet_index(names: list[str], sheet: str | int | None) -> int:
         return 0
     if isinstance(sheet, str) and sheet in names:
         return names.index(sheet)
-    index = sheet if isinstance(sheet, int) else int(sheet) if sheet.strip().isdigit() else -1
+    if isinstance(sheet, int):
+        index = sheet
+    else:
+        number = ascii_int(sheet.strip(), max_digits=9)
+        index = -1 if number is None else number
     if 0 <= index < len(names):
         return index
     listed = ", ".join(f"'{n}'" for n in names)
@@ -106,7 +111,7 @@ def _names_altered(infos: list[fastexcel.ColumnInfo]) -> bool:
     for info in infos:
         if info.column_name_from != "looked_up":
             return True
-        match = re.fullmatch(r"(.*)_\d+", info.name)
+        match = re.fullmatch(r"(.*)_[0-9]+", info.name)
         if match and match.group(1) in seen:
             return True
         seen.add(info.name)

@@ -37,6 +37,7 @@ from typing import Any, Literal, NoReturn
 
 from pydantic import ConfigDict, Field, ValidationError
 
+from app.core.digits import ascii_int
 from app.core.errors import BadRequest
 from app.core.jsonexact import dumps
 from app.core.schemas import InputSchema
@@ -349,12 +350,13 @@ def compile_sort(raw: str, fields: Mapping[int, FieldModel], params: SqlParams) 
     for token in tokens:
         descending = token.startswith("-")
         name = token[1:] if descending else token
-        if not name.isdigit() or len(name) > 18:
+        field_id = ascii_int(name)
+        if field_id is None:
             problems.append(
                 {"field": "sort", "message": f"{token!r} is not a field id (optionally with -)"}
             )
             continue
-        field = fields.get(int(name))
+        field = fields.get(field_id)
         if field is None:
             problems.append(
                 {"field": "sort", "message": f"field {name} is not a field of this data item"}

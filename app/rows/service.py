@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import read_snapshot
+from app.core.digits import ascii_int
 from app.core.errors import BadRequest, ErrorCode, NotFound
 from app.core.schemas import text_problem
 from app.fields.types import (
@@ -172,9 +173,10 @@ def _stored_doc(
 
 
 def parse_row_ref(row_ref: str) -> int:
-    if not row_ref.isdigit() or len(row_ref) > 18:
+    ref = ascii_int(row_ref)
+    if ref is None:
         raise NotFound(f"Row {row_ref!r} not found.")
-    return int(row_ref)
+    return ref
 
 
 def _note_control_chars(values: Mapping[int, Stored | None]) -> bool:

@@ -13,6 +13,7 @@ from typing import IO, Any
 
 import ijson
 
+from app.core.digits import ascii_int
 from app.core.errors import BadRequest, ErrorCode
 from app.core.jsonexact import dumps
 from app.fields.types import CellError, FieldTypeSpec, Stored, spec
@@ -179,12 +180,12 @@ class RowReader:
         if raw is None:
             return self.last_ref + 1
         text = str(raw) if isinstance(raw, (str, int)) and not isinstance(raw, bool) else ""
-        if not text.isdigit() or len(text) > 18:
+        ref = ascii_int(text)
+        if ref is None:
             self._problem(
                 {"row": index, "field": "_row_ref", "value": raw, "message": "is not a row ref"}
             )
             return None
-        ref = int(text)
         if ref <= self.last_ref:
             self._problem(
                 {
