@@ -1,6 +1,13 @@
 """Reading a bundle as a stream (ijson, numbers as Decimal): everything but the rows as plain
 values (`read_head`), then the rows in batches, each checked and converted through the
-field-type registry into the row documents to write (`RowReader`)."""
+field-type registry into the row documents to write (`RowReader`).
+
+The first pass (`read_head`) also holds the document to the caps of a JSON request body while
+it streams in, before anything is built from it: nesting (MAX_JSON_DEPTH, plus the two levels
+a bundle puts around a widget) and values (MAX_JSON_ITEMS array items, object members and
+containers in everything but `rows`, and in each batch of rows the second pass builds at once;
+it cuts the batches so). A bundle over a cap is a 400 that names it, after reading the document
+once and building at most MAX_JSON_ITEMS values of it."""
 
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ import ijson
 from app.core.digits import ascii_int
 from app.core.errors import BadRequest, ErrorCode
 from app.core.jsonexact import dumps
+from app.core.routing import MAX_JSON_DEPTH, MAX_JSON_ITEMS
 from app.fields.types import CellError, FieldTypeSpec, Stored, spec
 from app.models import Field
 from app.summary.service import FieldChange
@@ -24,6 +32,16 @@ from app.transfer.schemas import BUNDLE_FORMAT, BUNDLE_VERSION
 BATCH_ROWS = 10_000
 MAX_REPORTED = 100
 KEYS = ("format", "version", "exported_at", "item", "fields", "widgets", "rows")
+# A widget sits two levels deep in a bundle (the document, `widgets`): each may nest as deep as
+# the body of POST …/widgets/ may, so that every exported bundle imports.
+MAX_BUNDLE_DEPTH = MAX_JSON_DEPTH + 2
+# Values built at once: everything but `rows`, and each batch of rows (as in one JSON body).
+MAX_BUNDLE_VALUES = MAX_JSON_ITEMS
+
+_OPEN = frozenset({"start_map", "start_array"})
+_CLOSE = frozenset({"end_map", "end_array"})
+
+Events = Iterator[tuple[str, Any]]
 
 
 def _malformed(exc: Exception) -> BadRequest:
@@ -31,66 +49,140 @@ def _malformed(exc: Exception) -> BadRequest:
     return BadRequest(f"The bundle is not valid JSON: {reason}.", code=ErrorCode.MALFORMED_JSON)
 
 
-def _build(events: Iterator[tuple[str, str, Any]], event: str, value: Any) -> Any:
-    """The JSON value that starts with (`event`, `value`), read from `events`."""
-    if event not in ("start_map", "start_array"):
-        return value
-    builder = ijson.ObjectBuilder()
-    builder.event(event, value)
-    depth = 1
-    for _, ev, val in events:
-        builder.event(ev, val)
-        if ev in ("start_map", "start_array"):
-            depth += 1
-        elif ev in ("end_map", "end_array"):
-            depth -= 1
-            if depth == 0:
-                break
-    return builder.value
+def _too_deep() -> BadRequest:
+    return BadRequest(
+        f"The bundle is nested more than {MAX_BUNDLE_DEPTH} levels deep (the limit: "
+        f"MAX_JSON_DEPTH, {MAX_JSON_DEPTH} levels in a widget as in a request body, and the "
+        "two levels of the bundle around it). Nothing was imported.",
+        code=ErrorCode.MALFORMED_JSON,
+    )
 
 
-def _skip(events: Iterator[tuple[str, str, Any]], event: str) -> None:
-    if event not in ("start_map", "start_array"):
-        return
-    depth = 1
-    for _, ev, _ in events:
-        if ev in ("start_map", "start_array"):
-            depth += 1
-        elif ev in ("end_map", "end_array"):
-            depth -= 1
-            if depth == 0:
-                return
+def _too_many(where: str) -> BadRequest:
+    return BadRequest(
+        f"The bundle holds more than {MAX_BUNDLE_VALUES:,} values (array items, object members "
+        f"and containers) {where}; the limit (MAX_JSON_ITEMS) is that of a JSON request body. "
+        "Nothing was imported.",
+        details=[{"field": "rows" if "row" in where else "bundle", "message": "too many values"}],
+    )
 
 
-def read_head(source: IO[bytes]) -> tuple[dict[str, Any], str | None]:
-    """Every top-level member but `rows`, and the JSON kind of `rows` (None when absent);
-    reads the whole document once (so malformed JSON anywhere is found here)."""
+@dataclass
+class Head:
+    """What the first pass found: every top-level member but `rows` (as plain values), the JSON
+    kind of `rows` (None when absent), and how many rows each batch of the second pass takes."""
+
+    values: dict[str, Any]
+    rows_kind: str | None
+    batches: list[int]
+
+
+@dataclass
+class _Scan:
+    """One pass over the document's events, counting nesting and values as they arrive."""
+
+    events: Events
+    head_values: int = 0
+
+    def build(self, event: str, value: Any) -> Any:
+        """The value of a top-level member that starts with (`event`, `value`)."""
+        self.head_values += 1
+        if event not in _OPEN:
+            if self.head_values > MAX_BUNDLE_VALUES:
+                raise _too_many("outside `rows`")
+            return value
+        builder = ijson.ObjectBuilder()
+        builder.event(event, value)
+        depth = 2  # the document, and this member's container
+        count = self.head_values + 1
+        for ev, val in self.events:
+            if ev in _OPEN:
+                depth += 1
+                if depth > MAX_BUNDLE_DEPTH:
+                    raise _too_deep()
+                count += 2
+            elif ev in _CLOSE:
+                depth -= 1
+                if depth == 1:
+                    builder.event(ev, val)
+                    break
+            elif ev != "map_key":
+                count += 1
+            if count > MAX_BUNDLE_VALUES:
+                raise _too_many("outside `rows`")
+            builder.event(ev, val)
+        self.head_values = count
+        return builder.value
+
+    def rows(self, event: str) -> list[int]:
+        """Reads past `rows` (building nothing) and cuts it into batches of at most BATCH_ROWS
+        rows and MAX_BUNDLE_VALUES values."""
+        if event not in _OPEN:
+            return []
+        depth = 2
+        batches: list[int] = []
+        in_batch = batch_values = row_values = 0
+        for ev, _ in self.events:
+            if ev in _OPEN:
+                depth += 1
+                if depth > MAX_BUNDLE_DEPTH:
+                    raise _too_deep()
+                row_values += 2
+            elif ev in _CLOSE:
+                depth -= 1
+                if depth == 1:
+                    break
+            elif ev == "map_key":
+                continue
+            else:
+                row_values += 1
+            if depth > 2:  # inside a row
+                if row_values > MAX_BUNDLE_VALUES:
+                    raise _too_many(f"in row {sum(batches) + in_batch}")
+                continue
+            # a row ended
+            if in_batch == BATCH_ROWS or batch_values + row_values > MAX_BUNDLE_VALUES:
+                batches.append(in_batch)
+                in_batch = batch_values = 0
+            in_batch += 1
+            batch_values += row_values
+            row_values = 0
+        if in_batch:
+            batches.append(in_batch)
+        return batches
+
+
+def read_head(source: IO[bytes]) -> Head:
+    """Every top-level member but `rows`, the JSON kind of `rows` and its batches; reads the
+    whole document once (so malformed JSON anywhere, and a cap passed anywhere, is found here)."""
     source.seek(0)
     if not source.read(1):
         raise BadRequest("The bundle is empty.", code=ErrorCode.MALFORMED_JSON)
     source.seek(0)
-    events = iter(ijson.parse(source, use_float=False))
+    scan = _Scan(iter(ijson.basic_parse(source, use_float=False)))
+    events = scan.events
     head: dict[str, Any] = {}
     rows_kind: str | None = None
+    batches: list[int] = []
     try:
         first = next(events)
-        if first[1] != "start_map":
+        if first[0] != "start_map":
             raise BadRequest(
                 f'A bundle is a JSON object {{"format": "{BUNDLE_FORMAT}", …}}, not this.'
             )
         seen: set[str] = set()
-        for _, event, key in events:
+        for event, key in events:
             if event == "end_map":
                 break
-            _, ev, val = next(events)
+            ev, val = next(events)
             if key in seen:
                 raise BadRequest(f"The bundle has the key {key!r} twice.")
             seen.add(key)
             if key == "rows":
                 rows_kind = ev
-                _skip(events, ev)
+                batches = scan.rows(ev)
             elif key in KEYS:
-                head[key] = _build(events, ev, val)
+                head[key] = scan.build(ev, val)
             else:
                 raise BadRequest(
                     f"The bundle has an unknown key {key!r}; a version {BUNDLE_VERSION} bundle "
@@ -101,7 +193,7 @@ def read_head(source: IO[bytes]) -> tuple[dict[str, Any], str | None]:
             pass
     except (ijson.JSONError, UnicodeDecodeError) as exc:
         raise _malformed(exc) from None
-    return head, rows_kind
+    return Head(head, rows_kind, batches)
 
 
 @dataclass
@@ -148,6 +240,7 @@ class RowReader:
     rows: Iterator[Any]
     by_key: Mapping[str, Field]  # bundle field id (as in the rows) -> the new field
     max_rows: int
+    batches: Iterator[int]  # rows per batch, as the first pass cut them
     count: int = 0
     last_ref: int = -1
     problems: list[dict[str, Any]] = field(default_factory=list)
@@ -166,10 +259,14 @@ class RowReader:
         }
 
     @classmethod
-    def over(cls, source: IO[bytes], by_key: Mapping[str, Field], max_rows: int) -> RowReader:
-        """A reader of the rows of the bundle in `source` (read from its start)."""
+    def over(
+        cls, source: IO[bytes], head: Head, by_key: Mapping[str, Field], max_rows: int
+    ) -> RowReader:
+        """A reader of the rows of the bundle in `source` (read from its start), in the batches
+        `read_head` cut them into."""
         source.seek(0)
-        return cls(iter(ijson.items(source, "rows.item", use_float=False)), by_key, max_rows)
+        rows = iter(ijson.items(source, "rows.item", use_float=False))
+        return cls(rows, by_key, max_rows, iter(head.batches))
 
     def _problem(self, problem: dict[str, Any]) -> None:
         self.problem_count += 1
@@ -210,7 +307,7 @@ class RowReader:
         """The next rows' records and statistics changes; None at the end. After a problem
         the rest is still checked (to report every problem), not converted."""
         try:
-            chunk = list(itertools.islice(self.rows, BATCH_ROWS))
+            chunk = list(itertools.islice(self.rows, next(self.batches, BATCH_ROWS)))
         except (ijson.JSONError, UnicodeDecodeError) as exc:
             raise _malformed(exc) from None
         if not chunk:

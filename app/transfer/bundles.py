@@ -36,6 +36,7 @@ from app.core.jsonexact import dumps
 from app.data_items.repository import DataItemRepository
 from app.fields import service as fields_service
 from app.models import DataItem
+from app.models import Field as FieldModel
 from app.rows import partitions
 from app.rows import service as rows_service
 from app.summary import service as summary_service
@@ -44,6 +45,7 @@ from app.transfer.copying import remap_widgets
 from app.transfer.exports import open_snapshot
 from app.transfer.repository import Selection, TransferRepository, WidgetSpec
 from app.transfer.schemas import BUNDLE_FORMAT, BUNDLE_VERSION, BundleHead
+from app.widgets import service as widgets_service
 
 # ------------------------------------------------------------------------------ export
 
@@ -147,6 +149,7 @@ def validate_head(raw: Mapping[str, Any], rows_kind: str | None) -> BundleHead:
         ]
         _raise_problems(problems)
     _check_references(head)
+    _check_widgets(head)
     return head
 
 
@@ -193,6 +196,24 @@ def _check_references(head: BundleHead) -> None:
         _raise_problems(problems)
 
 
+def _check_widgets(head: BundleHead) -> None:
+    """Each widget as POST …/widgets/ checks it against the item's fields (here: the bundle's),
+    so that a bundle cannot bring in a widget the API would refuse."""
+    fields = {
+        f.id: FieldModel(id=f.id, field_label=f.field_label, field_type=f.field_type.value)
+        for f in head.fields
+    }
+    problems: list[dict[str, Any]] = []
+    for i, w in enumerate(head.widgets):
+        named = f"widget {i}" + (f" {w.title!r}" if w.title else "")
+        for p in widgets_service.widget_problems(w, fields):
+            problems.append(
+                {"field": f"widgets.{i}.{p['field']}", "message": f"{p['message']} ({named})"}
+            )
+    if problems:
+        _raise_problems(problems)
+
+
 async def import_bundle(
     session: AsyncSession,
     account: AuthenticatedAccount,
@@ -201,8 +222,8 @@ async def import_bundle(
     data_name: str | None,
     max_rows: int,
 ) -> DataItem:
-    raw, rows_kind = await anyio.to_thread.run_sync(read_head, source)
-    head = validate_head(raw, rows_kind)
+    scanned = await anyio.to_thread.run_sync(read_head, source)
+    head = validate_head(scanned.values, scanned.rows_kind)
     item = await DataItemRepository(session, account.id).add(
         data_name=data_name or head.item.data_name,
         data_description=head.item.data_description,
@@ -222,7 +243,7 @@ async def import_bundle(
     repo = TransferRepository(conn)
     await partitions.create_partition(session, item.id, attach=False)
 
-    reader = RowReader.over(source, by_key, max_rows)
+    reader = RowReader.over(source, scanned, by_key, max_rows)
     control_chars = False
     while (batch := await anyio.to_thread.run_sync(reader.next_batch)) is not None:
         if batch.records:

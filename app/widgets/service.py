@@ -175,16 +175,22 @@ async def read_widget(session: AsyncSession, item: DataItem, widget: Widget) -> 
     return widget_read(widget, series[widget.id])
 
 
+def widget_problems(payload: WidgetCreate, fields: Mapping[int, FieldModel]) -> Problems:
+    """Every problem of a new widget and its series against the item's fields (beyond what
+    its schema checks): the label field and its date grouping, the filter, each series' field
+    and aggregation. Empty when POST …/widgets/ would create it; bundle imports check the same."""
+    problems: Problems = []
+    _check_label(payload.label_field, payload.date_grouping, fields, problems)
+    _check_filter(payload.filter_config, fields, problems)
+    for i, s in enumerate(payload.series):
+        _check_series(s.value_field, s.aggregation, fields, problems, prefix=f"series.{i}.")
+    return problems
+
+
 async def create_widget(
     session: AsyncSession, item: DataItem, fields: Sequence[FieldModel], payload: WidgetCreate
 ) -> WidgetRead:
-    by_id = {f.id: f for f in fields}
-    problems: Problems = []
-    _check_label(payload.label_field, payload.date_grouping, by_id, problems)
-    _check_filter(payload.filter_config, by_id, problems)
-    for i, s in enumerate(payload.series):
-        _check_series(s.value_field, s.aggregation, by_id, problems, prefix=f"series.{i}.")
-    _raise(problems, "widget")
+    _raise(widget_problems(payload, {f.id: f for f in fields}), "widget")
     repo = WidgetRepository(session, item.id)
     await repo.lock()
     count = await repo.count()
