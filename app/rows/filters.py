@@ -40,6 +40,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from app.core.digits import ascii_int
 from app.core.errors import BadRequest
 from app.core.jsonexact import dumps
+from app.core.routing import parse_json
 from app.core.schemas import InputSchema
 from app.fields.types import CellError, FieldType, Stored, spec
 from app.models import Field as FieldModel
@@ -315,11 +316,11 @@ def parse_filter(raw: str, *, where: str = "filter") -> FilterConfig:
     """The `filter` query parameter: URL-decoded JSON of the filter shape."""
     if len(raw.encode()) > MAX_FILTER_BYTES:
         raise BadRequest(f"`{where}` is longer than {MAX_FILTER_BYTES:,} bytes.")
-    try:
-        data = json.loads(raw, parse_float=Decimal)
-    except (ValueError, RecursionError):
+    try:  # as a JSON body is read: exact decimals, no NaN, at most MAX_JSON_DEPTH levels
+        data = parse_json(raw.encode())
+    except json.JSONDecodeError as exc:
         raise BadRequest(
-            f"`{where}` is not valid JSON; send the filter shape "
+            f"`{where}` is not valid JSON ({exc.msg}); send the filter shape "
             '{"match": "all", "conditions": [{"field": 102, "op": "gt", "value": 1000}]}, '
             "URL-encoded."
         ) from None

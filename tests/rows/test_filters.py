@@ -274,5 +274,27 @@ class TestBadFilters:
         r = await api.client.get(f"/data-items/{table.id}/rows/", params={"filter": raw})
         assert fragment in assert_error(r, 400, "VALIDATION_ERROR")["error"]
 
+    @pytest.mark.parametrize(
+        ("raw", "fragment"),
+        [
+            (
+                '{"conditions": [{"field": 1, "op": "in", "value": [%s]}]}'
+                % ("[" * 100 + "]" * 100),
+                "nested more than 64 levels deep",
+            ),
+            ("[" * 5_000 + "]" * 5_000, "nested more than 64 levels deep"),
+            ('{"conditions": [{"field": 1, "op": "eq", "value": NaN}]}', "NaN is not valid"),
+            ('{"conditions": [{"field": 1, "op": "gt", "value": -Infinity}]}', "Infinity is not"),
+        ],
+    )
+    async def test_filter_json_is_held_to_the_body_caps(
+        self, api: Caller, table: Sales, raw: str, fragment: str
+    ) -> None:
+        """JSON in the query string is read as a JSON body is: nesting capped, no NaN."""
+        for where in ("rows", "export"):
+            r = await api.client.get(f"/data-items/{table.id}/{where}/", params={"filter": raw})
+            error = assert_error(r, 400, "VALIDATION_ERROR")["error"]
+            assert "`filter` is not valid JSON" in error and fragment in error, error
+
     async def test_empty_filter_and_sort_mean_none(self, api: Caller, table: Sales) -> None:
         assert await refs(api, table, filter="", sort="") == list(range(6))
