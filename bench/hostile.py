@@ -74,6 +74,42 @@ def json_case(what: str, path: str, make: Callable[[], bytes]) -> Case:
     return Case(what, path, make, "application/json")
 
 
+IMPORT_BUNDLE = "/data-items/import-bundle/"
+
+
+def bundle_with_options(options: bytes) -> bytes:
+    """A bundle (one field, one row) whose one widget has these chart_options (raw JSON)."""
+    return (
+        b'{"format": "data-items-bundle", "version": 1, "item": {"data_name": "hostile"}, '
+        b'"fields": [{"id": 1, "field_label": "a"}], '
+        b'"widgets": [{"title": "w", "chart_options": ' + options + b'}], "rows": [{"1": "x"}]}'
+    )
+
+
+def deep_bundle() -> bytes:
+    """chart_options nested 5,000 levels: {"a": {"a": … 1 …}}."""
+    return bundle_with_options(b'{"a":' * 4_999 + b'{"a":1' + b"}" * 5_000)
+
+
+def wide_bundle() -> bytes:
+    """~10 MB: chart_options holding 3.3 million empty arrays."""
+    return bundle_with_options(b'{"a": [' + b"[]," * 3_299_999 + b"[]]}")
+
+
+def bundle_upload(what: str, make: Callable[[], bytes]) -> Case:
+    boundary = "hostilebench"
+
+    def body() -> Iterator[bytes]:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="bundle_file"; '
+            'filename="hostile.bundle.json"\r\nContent-Type: application/json\r\n\r\n'
+        ).encode()
+        yield make()
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    return Case(what, IMPORT_BUNDLE, body, f"multipart/form-data; boundary={boundary}")
+
+
 CASES = [
     upload(
         "xlsx bomb: 3 MB that inflates to 3 GiB",
@@ -126,6 +162,10 @@ CASES = [
         "/data-items/",
         lambda: b"[" * 100_000 + b"]" * 100_000,
     ),
+    json_case("bundle: chart_options nested 5,000 levels (JSON body)", IMPORT_BUNDLE, deep_bundle),
+    bundle_upload("bundle: chart_options nested 5,000 levels (bundle_file)", deep_bundle),
+    json_case("bundle: 3.3 million empty arrays (JSON body)", IMPORT_BUNDLE, wide_bundle),
+    bundle_upload("bundle: 3.3 million empty arrays (bundle_file)", wide_bundle),
 ]
 
 
