@@ -163,9 +163,7 @@ class TestCellValues:
 
 class TestSheetIndex:
     @EVERY
-    async def test_an_index_in_other_digits_is_not_an_index(
-        self, api: Caller, system: str
-    ) -> None:
+    async def test_an_index_in_other_digits_is_not_an_index(self, api: Caller, system: str) -> None:
         data = files.xlsx_bytes({"First": [["a"], [1]], "Second": [["b"], [2]]})
         r = await api.client.post(
             "/data-items/create-from-file/",

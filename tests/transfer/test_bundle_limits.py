@@ -53,9 +53,7 @@ def with_options(options: bytes) -> bytes:
 async def send(api: Caller, data: bytes, as_file: bool) -> Any:
     if as_file:
         return await api.client.post(IMPORT, files={"bundle_file": ("b.bundle.json", data)})
-    return await api.client.post(
-        IMPORT, content=data, headers={"content-type": "application/json"}
-    )
+    return await api.client.post(IMPORT, content=data, headers={"content-type": "application/json"})
 
 
 AS = pytest.mark.parametrize("as_file", [False, True], ids=["json body", "bundle_file"])
@@ -111,7 +109,9 @@ class TestDepth:
         """chart_options as deep as a POST …/widgets/ body may hold them survive the export:
         the bundle's cap is two levels more than a body's (the document and `widgets`)."""
         options = json.loads(nested(MAX_JSON_DEPTH - 1))
-        r = await api.client.post(f"/data-items/{sales.id}/widgets/", json={"chart_options": options})
+        r = await api.client.post(
+            f"/data-items/{sales.id}/widgets/", json={"chart_options": options}
+        )
         assert r.status_code == 201, r.text
         deeper = await api.client.post(
             f"/data-items/{sales.id}/widgets/", json={"chart_options": {"a": options}}
@@ -263,7 +263,10 @@ class TestWidgets:
         assert (await api.client.get(f"/data-items/{sales.id}/widgets/")).json()["widgets"] == []
 
         good = {"title": "Fine", "chart_type": "number"}
-        bad = {"title": "Revenue check", **_resolve(widget, {"Region": 11, "Revenue": 12, "Closed": 13})}
+        bad = {
+            "title": "Revenue check",
+            **_resolve(widget, {"Region": 11, "Revenue": 12, "Closed": 13}),
+        }
         doc = json.dumps(bundle(widgets=[good, bad])).encode()
         for as_file in (False, True):
             body = assert_error(await send(api, doc, as_file), 400)
