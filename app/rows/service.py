@@ -162,7 +162,7 @@ def _stored_doc(
     raw = json.loads(doc, parse_float=Decimal)
     out: dict[int, Stored | Unfit] = {}
     for key, value in raw.items():
-        fid = int(key) if key.isascii() and key.isdigit() else None
+        fid = ascii_int(key)
         if fid is None or fid not in fields_by_id or value is None:
             continue
         try:
