@@ -24,6 +24,7 @@ from app.core import error_handlers
 from app.core.config import Settings, get_settings, spool_dir
 from app.core.database import DatabaseHandle, open_database
 from app.core.db import create_engine, create_sessionmaker
+from app.core.downloads import DownloadBudget
 from app.core.headers import ResponseHeadersMiddleware
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -90,6 +91,12 @@ def _lifespan(
             app.state.ingestion_slots = slots
             app.state.import_jobs = jobs
             app.state.webhooks = webhooks
+            app.state.downloads = DownloadBudget(
+                concurrency=settings.download_concurrency,
+                per_account=settings.download_max_per_account,
+                stall_seconds=settings.download_stall_seconds,
+                spool_dir=spool_dir(settings),
+            )
             await anyio.to_thread.run_sync(remove_stale_spools, spool_dir(settings))
             # not awaited: the service is ready meanwhile; a workbook arriving first waits for it
             asyncio.get_running_loop().run_in_executor(None, start_reader_server)

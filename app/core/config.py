@@ -184,6 +184,52 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(
         default=10, ge=0, description="Extra connections a process may open under load."
     )
+    db_pool_timeout: float = Field(
+        default=10,
+        gt=0,
+        description=(
+            "Seconds a request waits for a free pooled connection; then it is a 503 with "
+            "Retry-After."
+        ),
+    )
+    statement_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        description=(
+            "Longest a database statement of an ordinary request may run (PostgreSQL "
+            "statement_timeout; lock waits count); past it the request is a 503 with Retry-After."
+        ),
+    )
+    long_statement_timeout_seconds: float = Field(
+        default=1800,
+        gt=0,
+        description=(
+            "The same bound for the statements of bulk work: loading and appending files, field "
+            "type changes, item copies, bundle imports, producing downloads, recomputing "
+            "statistics and background maintenance (index builds, vacuum)."
+        ),
+    )
+    download_concurrency: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "Downloads (exports, bundles, reference files) produced at once per process, each on "
+            "a pooled connection while it runs; one that waits 15 s for its turn is a 503."
+        ),
+    )
+    download_max_per_account: int = Field(
+        default=8,
+        ge=1,
+        description=(
+            "Downloads one account may have open at once per process (each keeps a spool file "
+            "until its client has read it); one more is a 429."
+        ),
+    )
+    download_stall_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="A download whose client accepts nothing for this long is disconnected.",
+    )
     job_workers: int = Field(
         default=1,
         ge=0,

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy import Engine, text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -31,13 +35,18 @@ def create_engine(url: str, settings: Settings, **overrides: Any) -> AsyncEngine
         "json_deserializer": lambda value: json.loads(value, parse_float=Decimal),
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout,
         "pool_pre_ping": True,
         "pool_recycle": 1800,
+        # errors and logs never carry bound values: cell values, filter values, secrets
+        "hide_parameters": True,
         "connect_args": {
             "server_settings": {
                 "application_name": "data-items-service",
                 # rows is partitioned per item: plan each statement for its own item
                 "plan_cache_mode": "force_custom_plan",
+                # every statement is bounded; bulk work raises it (`long_statements`)
+                "statement_timeout": str(int(settings.statement_timeout_seconds * 1000)),
                 # Statements stay correct if someone else's query is slow; ours are bounded.
                 "idle_in_transaction_session_timeout": "600000",
             },
@@ -45,7 +54,44 @@ def create_engine(url: str, settings: Settings, **overrides: Any) -> AsyncEngine
         },
     }
     options.update(overrides)
-    return create_async_engine(url, **options)
+    engine = create_async_engine(url, **options)
+    _ENGINE_SETTINGS[engine.sync_engine] = settings
+    return engine
+
+
+# The settings each engine was made with, for code that has only a session or a connection.
+_ENGINE_SETTINGS: weakref.WeakKeyDictionary[Engine, Settings] = weakref.WeakKeyDictionary()
+
+
+def _long_timeout_ms(target: AsyncSession | AsyncConnection) -> int:
+    bind = target.engine if isinstance(target, AsyncConnection) else target.bind
+    settings = _ENGINE_SETTINGS.get(bind.sync_engine) if isinstance(bind, AsyncEngine) else None
+    if settings is None:
+        from app.core.config import get_settings
+
+        settings = get_settings()
+    return int(settings.long_statement_timeout_seconds * 1000)
+
+
+async def long_statements(target: AsyncSession | AsyncConnection) -> None:
+    """Raise the statement timeout to LONG_STATEMENT_TIMEOUT_SECONDS for the rest of the
+    current transaction: bulk work (a load, a type change, a copy, a download's snapshot)."""
+    await target.execute(text(f"SET LOCAL statement_timeout = {_long_timeout_ms(target)}"))
+
+
+@asynccontextmanager
+async def long_session_statements(conn: AsyncConnection) -> AsyncIterator[None]:
+    """The same for statements outside a transaction block (autocommit: VACUUM, CREATE INDEX
+    CONCURRENTLY), reset before the connection goes back to the pool."""
+    await conn.execute(text(f"SET statement_timeout = {_long_timeout_ms(conn)}"))
+    try:
+        yield
+    finally:
+        try:
+            await conn.execute(text("RESET statement_timeout"))
+        except BaseException:  # never pool a connection that keeps the long timeout
+            await conn.invalidate()
+            raise
 
 
 def create_sessionmaker(

@@ -12,10 +12,12 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -238,16 +240,55 @@ _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, dea
 
 def _sqlstate(exc: BaseException) -> str | None:
     orig = getattr(exc, "orig", None)
-    for candidate in (orig, getattr(orig, "__cause__", None), exc.__cause__):
+    for candidate in (orig, getattr(orig, "__cause__", None), exc.__cause__, exc):
         state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
         if isinstance(state, str):
             return state
     return None
 
 
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'|\([^()]*\)=\([^()]*\)")
+
+
+def redacted(exc: BaseException) -> str:
+    """A database error for the log: its class, SQLSTATE, the database's message with every
+    quoted part (where PostgreSQL puts values: `invalid input syntax for type numeric: "abc"`,
+    `Key (x)=(…)`) replaced, and the statement without its parameters. Never a cell value, a
+    filter value, an API key or a webhook secret."""
+    orig = getattr(exc, "orig", None) or exc
+    message = (str(orig).strip().splitlines() or [""])[0]
+    message = _QUOTED.sub("[…]", message)[:300]
+    statement = getattr(exc, "statement", None)
+    where = f" in: {' '.join(str(statement).split())[:300]}" if statement else ""
+    return f"{type(orig).__name__} [{_sqlstate(exc) or '-'}] {message}{where}"
+
+
+async def pool_timeout_handler(request: Request, exc: Exception) -> JSONResponse:
+    """No pooled connection came free within DB_POOL_TIMEOUT: the service is saturated, not
+    broken."""
+    log.warning("no database connection free: %s", type(exc).__name__)
+    return render(
+        request,
+        503,
+        "The service is busy (no database connection came free in time); retry shortly.",
+        ErrorCode.SERVICE_BUSY,
+        headers={"Retry-After": "2"},
+    )
+
+
 async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    if _sqlstate(exc) == "57014":  # query_canceled: a statement ran past its statement_timeout
+        log.warning("statement timed out: %s", redacted(exc))
+        return render(
+            request,
+            503,
+            "The request took longer than the database allows for one statement "
+            "(STATEMENT_TIMEOUT_SECONDS); nothing was written. Retry it, or narrow it.",
+            ErrorCode.SERVICE_BUSY,
+            headers={"Retry-After": "5"},
+        )
     if _sqlstate(exc) in _RETRYABLE_SQLSTATES:
-        log.warning("transient conflict between concurrent writes: %s", exc)
+        log.warning("transient conflict between concurrent writes: %s", redacted(exc))
         return render(
             request,
             503,
@@ -257,7 +298,7 @@ async def database_error_handler(request: Request, exc: Exception) -> JSONRespon
             headers={"Retry-After": "1"},
         )
     if _is_connection_problem(exc):
-        log.warning("database unavailable: %s", exc)
+        log.warning("database unavailable: %s", redacted(exc))
         return render(
             request,
             503,
@@ -265,7 +306,7 @@ async def database_error_handler(request: Request, exc: Exception) -> JSONRespon
             ErrorCode.DATABASE_UNAVAILABLE,
             headers={"Retry-After": "2"},
         )
-    log.exception("database error", exc_info=exc)
+    log.error("database error: %s", redacted(exc))
     return render(
         request,
         500,
@@ -279,5 +320,8 @@ def install(app: FastAPI, *, authenticate: Authenticator | None) -> None:
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, make_http_error_handler(authenticate))
     app.add_exception_handler(DBAPIError, database_error_handler)
+    # the driver's own errors: binary COPY goes to asyncpg directly, past SQLAlchemy
+    app.add_exception_handler(asyncpg.PostgresError, database_error_handler)
+    app.add_exception_handler(PoolTimeout, pool_timeout_handler)
     app.add_exception_handler(ConnectionError, database_error_handler)
     app.add_exception_handler(OSError, database_error_handler)

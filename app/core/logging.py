@@ -61,3 +61,14 @@ def configure_logging(level: str, fmt: LogFormat) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.error").addFilter(_StalledDownloadFilter())
+
+
+class _StalledDownloadFilter(logging.Filter):
+    """A download cut off because its client stopped reading ends without completing its
+    response on purpose (app/core/downloads.py logs it); uvicorn's error for that is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from app.core.downloads import stalled_download
+
+        return not (stalled_download.get() and "without completing response" in str(record.msg))

@@ -24,16 +24,22 @@ error_log = logging.getLogger("app.error")
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 _SECRET_NAMES = {"api_key", "x-api-key"}
+# parameters that carry the user's data (a search term, filter values): logged by length only
+_DATA_NAMES = {"search", "filter"}
 
 
 def redact_query(query: str) -> str:
-    """The query string with API keys replaced, for logs. Names are compared as the app reads
-    them (percent-decoded: `api%5Fkey=` is the key too), whatever their case."""
+    """The query string with API keys and data (search terms, filter values) replaced, for
+    logs. Names are compared as the app reads them (percent-decoded: `api%5Fkey=` is the key
+    too), whatever their case."""
     parts = []
     for part in query.split("&"):
-        name, eq, _ = part.partition("=")
-        if eq and unquote_plus(name).strip().lower() in _SECRET_NAMES:
+        name, eq, value = part.partition("=")
+        key = unquote_plus(name).strip().lower()
+        if eq and key in _SECRET_NAMES:
             part = f"{name}=[redacted]"
+        elif eq and key in _DATA_NAMES and value:
+            part = f"{name}=[{len(unquote_plus(value))} chars]"
         parts.append(part)
     return "&".join(parts)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.service import AuthenticatedAccount
+from app.core.db import long_statements
 from app.data_items.repository import DataItemRepository
 from app.data_items.schemas import (
     DataItemCreate,
@@ -91,6 +92,7 @@ async def delete_item(session: AsyncSession, account: AuthenticatedAccount, item
     The event is written last: `emit` takes the account's webhook delivery lock until the
     commit, and the delete waits for the item's row, which an append holds while it runs (and
     then emits): emitting first could deadlock with it."""
+    await long_statements(session)  # (the reference files' chunks go with it)
     data = {"data_item": await webhooks_service.item_data(session, item)}
     await DataItemRepository(session, account.id).delete(item.id)
     await webhooks_service.emit(

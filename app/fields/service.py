@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import long_statements
 from app.core.errors import BadRequest, ErrorCode
 from app.fields.repository import FieldRepository
 from app.fields.schemas import FieldCreate, FieldUpdate
@@ -115,6 +116,7 @@ async def update_field(
         if key in changes:
             values[key] = changes[key]
     if "field_type" in changes and changes["field_type"] != field.field_type:
+        await long_statements(session)  # every row of the item is converted
         new_type = FieldType(changes["field_type"])
         await rows_service.convert_field(session, item, field, new_type)
         await summary_service.mark_stale(session, item.id, [field.id])
@@ -127,6 +129,7 @@ async def update_field(
 async def delete_field(session: AsyncSession, item: DataItem, field: Field) -> None:
     repo = FieldRepository(session, item.id)
     await repo.lock_item()
+    await long_statements(session)  # every row of the item is rewritten
     await rows_service.strip_field(session, item, field.id)
     await repo.delete(field.id)  # its series go and label fields clear (foreign keys)
     await repo.shift(start=field.field_order + 1, stop=None, delta=-1)

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.core.config import spool_dir
 from app.core.db import SessionDep, after_commit
+from app.core.downloads import download_response
 from app.core.errors import BadRequest, ErrorCode, NotFound
 from app.core.openapi import errors
 from app.core.schemas import text_problem
@@ -241,7 +242,9 @@ async def download_reference_file(
     ref = await ReferenceFileRepository(session, item.id).get(file_id)
     if ref is None:
         raise NotFound(f"Reference file {file_id} not found in data item {item.id}.")
-    return StreamingResponse(
+    return await download_response(
+        request.app.state.downloads,
+        account.id,
         stream_chunks(request.app.state.engine, ref.id, account.id),
         media_type=ref.content_type,
         headers={

@@ -21,6 +21,7 @@ import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.service import AuthenticatedAccount
+from app.core.db import long_statements
 from app.core.errors import BadRequest, ErrorCode
 from app.data_items.repository import DataItemRepository
 from app.fields import service as fields_service
@@ -275,6 +276,7 @@ async def create_from_file(
     progress: Progress | None = None,
 ) -> CreateOutcome:
     phases = Phases()
+    await long_statements(session)
     table = await read_upload(upload, sheet=sheet, limits=_limits(settings))
     phases.lap("read")
     if progress is not None:
@@ -369,6 +371,7 @@ async def append_from_file(
     progress: Progress | None = None,
 ) -> AppendOutcome:
     phases = Phases()
+    await long_statements(session)
     table = await read_upload(upload, sheet=sheet, limits=_limits(settings))
     phases.lap("read")
     if progress is not None:

@@ -16,8 +16,9 @@ import logging
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from app.core.db import long_session_statements
 from app.core.errors import ErrorCode, ServiceUnavailable
 from app.rows import partitions
 from app.rows.repository import SEARCH_TEXT
@@ -144,14 +145,19 @@ class RowMaintenance:
 async def vacuum_partition(engine: AsyncEngine, item_id: int) -> None:
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
-        exists = (
-            await conn.execute(
-                text("SELECT to_regclass(:t) IS NOT NULL"),
-                {"t": partitions.partition_table(item_id)},
-            )
-        ).scalar_one()
-        if exists:
-            await conn.execute(text(f"VACUUM (ANALYZE) {partitions.partition_table(item_id)}"))
+        async with long_session_statements(conn):
+            await _vacuum(conn, item_id)
+
+
+async def _vacuum(conn: AsyncConnection, item_id: int) -> None:
+    exists = (
+        await conn.execute(
+            text("SELECT to_regclass(:t) IS NOT NULL"),
+            {"t": partitions.partition_table(item_id)},
+        )
+    ).scalar_one()
+    if exists:
+        await conn.execute(text(f"VACUUM (ANALYZE) {partitions.partition_table(item_id)}"))
 
 
 def search_index_name(item_id: int) -> str:
@@ -222,33 +228,41 @@ async def ensure_search_index(engine: AsyncEngine, item_id: int, min_rows: int) 
         if not locked:
             return False  # another process is building it
         try:
-            table = partitions.partition_table(item)
-            if valid is False:  # an interrupted CONCURRENTLY build leaves an invalid index
-                await conn.execute(text(f'DROP INDEX IF EXISTS {partitions.SCHEMA}."{name}"'))
-            try:
-                await conn.execute(
-                    text(
-                        f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON {table} '
-                        f"USING gin (({SEARCH_TEXT}) gin_trgm_ops)"
-                    )
-                )
-            except DBAPIError as exc:
-                if getattr(exc.orig, "sqlstate", None) not in _GAVE_WAY:
-                    raise
-                # a write took it over (`take_over_index_build`) or won a deadlock: the write
-                # calls item_changed when it ends, which builds the index again
-                log.info("search index build of data item %s gave way to a write", item)
-                return False
-            # Statistics on the indexed expression: without them the planner guesses 0.16 % of
-            # rows match any term and runs a common term's count serially (1.1 s instead of
-            # 0.6 s with two workers on 1M rows).
-            await conn.execute(text(f"ANALYZE {table}"))
-            log.info("built the search index of data item %s (%s rows)", item, row_count)
+            async with long_session_statements(conn):
+                return await _build_index(conn, item, name, valid, row_count)
         finally:
             await conn.execute(
                 text("SELECT pg_advisory_unlock(:c, :o)"),
                 {"c": _INDEX_LOCK_CLASS, "o": item % 2**31},
             )
+
+
+async def _build_index(
+    conn: AsyncConnection, item: int, name: str, valid: bool | None, row_count: int
+) -> bool:
+    """CREATE INDEX CONCURRENTLY, then ANALYZE; False if a write took the build over."""
+    table = partitions.partition_table(item)
+    if valid is False:  # an interrupted CONCURRENTLY build leaves an invalid index
+        await conn.execute(text(f'DROP INDEX IF EXISTS {partitions.SCHEMA}."{name}"'))
+    try:
+        await conn.execute(
+            text(
+                f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON {table} '
+                f"USING gin (({SEARCH_TEXT}) gin_trgm_ops)"
+            )
+        )
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) not in _GAVE_WAY:
+            raise
+        # a write took it over (`take_over_index_build`) or won a deadlock: the write
+        # calls item_changed when it ends, which builds the index again
+        log.info("search index build of data item %s gave way to a write", item)
+        return False
+    # Statistics on the indexed expression: without them the planner guesses 0.16 % of
+    # rows match any term and runs a common term's count serially (1.1 s instead of
+    # 0.6 s with two workers on 1M rows).
+    await conn.execute(text(f"ANALYZE {table}"))
+    log.info("built the search index of data item %s (%s rows)", item, row_count)
     return True
 
 

@@ -20,6 +20,8 @@ import logging
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from app.core.db import long_session_statements
+
 log = logging.getLogger("app.rows.partitions")
 
 SCHEMA = "item_rows"
@@ -80,8 +82,10 @@ async def _orphans(conn: AsyncConnection) -> list[tuple[str, bool, bool]]:
 async def drop_orphan_partitions(engine: AsyncEngine) -> int:
     """Detach (concurrently) and drop the partitions of deleted items. Returns how many."""
     dropped = 0
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+    async with (
+        engine.connect() as conn,
+        long_session_statements(await conn.execution_options(isolation_level="AUTOCOMMIT")),
+    ):
         for name, attached, pending in await _orphans(conn):
             table = f'{SCHEMA}."{name}"'
             try:

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from app.core.db import long_statements
 from app.fields.types import FieldType, Stored, decimal_scale, is_textual
 from app.models import Field
 from app.summary import repository as stats_sql
@@ -231,6 +232,7 @@ async def current_stats(engine: AsyncEngine, item_id: int) -> tuple[int, dict[in
     async with _item_lock(engine, item_id) as conn:
         await conn.execution_options(isolation_level="REPEATABLE READ")
         async with conn.begin():
+            await long_statements(conn)  # a stale field of a big item is a full scan
             row_count, _fields, stats, recomputed = await _snapshot(conn, item_id)
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         for fid, generation in recomputed.items():

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.accounts.service import AuthenticatedAccount
+from app.core.db import long_statements
 from app.core.errors import BadRequest
 from app.core.jsonexact import dumps
 from app.data_items.repository import DataItemRepository
@@ -224,6 +225,7 @@ async def import_bundle(
 ) -> DataItem:
     scanned = await anyio.to_thread.run_sync(read_head, source)
     head = validate_head(scanned.values, scanned.rows_kind)
+    await long_statements(session)
     item = await DataItemRepository(session, account.id).add(
         data_name=data_name or head.item.data_name,
         data_description=head.item.data_description,

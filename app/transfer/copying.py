@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.service import AuthenticatedAccount
+from app.core.db import long_statements
 from app.core.errors import NotFound
 from app.data_items.repository import DataItemRepository
 from app.fields import service as fields_service
@@ -83,6 +84,7 @@ async def copy_item(
     source: DataItem,
     payload: CopyRequest,
 ) -> DataItem:
+    await long_statements(session)
     conn = await session.connection()
     repo = TransferRepository(conn)
     if not await repo.lock_source(account.id, source.id):

@@ -27,6 +27,7 @@ from urllib.parse import quote
 import anyio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.db import long_statements
 from app.core.errors import BadRequest
 from app.core.schemas import text_problem
 from app.models import DataItem, Field
@@ -115,6 +116,7 @@ async def open_snapshot(
     try:
         await conn.execution_options(isolation_level="REPEATABLE READ")
         await conn.begin()
+        await long_statements(conn)
         reader = SnapshotReader(conn, account_id, item_id)
         item = await reader.item()
         if item is None:

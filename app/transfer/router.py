@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.core.config import spool_dir
 from app.core.db import SessionDep, after_commit
+from app.core.downloads import download_response
 from app.core.openapi import errors
 from app.data_items import service as data_items_service
 from app.data_items.dependencies import DataItemDep
@@ -110,8 +111,12 @@ async def export_rows(
         workdir=spool_dir(request.app.state.settings),
         xlsx_slots=_xlsx_slots(request),
     )
-    return StreamingResponse(
-        download.body, media_type=download.media_type, headers=download.headers
+    return await download_response(
+        request.app.state.downloads,
+        account.id,
+        download.body,
+        media_type=download.media_type,
+        headers=download.headers,
     )
 
 
@@ -161,8 +166,12 @@ async def export_bundle(
     item: DataItemDep, account: AccountDep, request: Request
 ) -> StreamingResponse:
     download = service.bundle_download(request.app.state.engine, account, item)
-    return StreamingResponse(
-        download.body, media_type=download.media_type, headers=download.headers
+    return await download_response(
+        request.app.state.downloads,
+        account.id,
+        download.body,
+        media_type=download.media_type,
+        headers=download.headers,
     )
 
 
