@@ -17,6 +17,8 @@ def _decimal(value: Decimal) -> str:
         raise ValueError("non-finite decimal")
     if value.is_zero():
         return "0"
+    if abs(value.adjusted()) > 1_000:  # (a value echoed in an error): plain text would be huge
+        return str(value)  # exact, in exponent notation, which JSON allows: 1E+999999999
     with localcontext() as ctx:
         ctx.prec = max(len(value.as_tuple().digits), 28)  # normalize() must never round
         return format(value.normalize(), "f")

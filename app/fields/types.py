@@ -77,6 +77,8 @@ def canonical_decimal(value: Decimal) -> Decimal:
         raise CellError("is not a finite number")
     if value.is_zero():
         return Decimal(0)
+    if abs(value.adjusted()) > MAX_DECIMAL_CHARS:  # before normalize(): 1e999999999 overflows
+        raise CellError(f"has more than {MAX_DECIMAL_CHARS} digits")
     digits = len(value.as_tuple().digits)
     if digits > MAX_DECIMAL_CHARS:
         raise CellError(f"has more than {MAX_DECIMAL_CHARS} digits")

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import Caller
 from tests.fixtures.sales import Sales
-from tests.helpers import assert_error
+from tests.helpers import assert_error, create_item
 
 pytestmark = pytest.mark.asyncio
 
@@ -524,3 +524,19 @@ class TestTenancy:
             assert_error(response, 404, "NOT_FOUND")
         body = (await api.client.get(base)).json()
         assert body["total"] == 1 and body["rows"][0][sales.f["Region"]] == "secret"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("huge", ["1e999999999", "-1E+999999999", "1e-999999999"])
+async def test_a_decimal_with_a_huge_exponent_is_a_400_everywhere(api: Caller, huge: str) -> None:
+    """Decimal("1e999999999") exists, but normalising it overflowed (a 500): it has far more
+    digits than a decimal field holds, in a row body as in a filter."""
+    item = await create_item(api.client, fields=[{"field_label": "n", "field_type": "decimal"}])
+    base, fid = f"/data-items/{item['id']}", str(item["fields"][0]["id"])
+    r = await api.client.post(f"{base}/rows/", content=f'{{"values": {{"{fid}": {huge}}}}}',
+                              headers={"content-type": "application/json"})  # fmt: skip
+    assert "digits" in assert_error(r, 400)["error"]
+    r = await api.client.post(f"{base}/rows/", json={"values": {fid: huge}})
+    assert "digits" in assert_error(r, 400)["error"]
+    flt = f'{{"conditions": [{{"field": {fid}, "op": "gt", "value": {huge}}}]}}'
+    assert_error(await api.client.get(f"{base}/rows/", params={"filter": flt}), 400)
