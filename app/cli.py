@@ -1,4 +1,4 @@
-"""Command line: `python -m app serve | migrate | accounts … | keys …`.
+"""Command line: `python -m app serve | migrate | accounts … | keys … | webhooks …`.
 
 Accounts and keys are administered here, not over HTTP (there is no public sign-up). The commands
 work while the service runs on the same DATA_DIR: the embedded PostgreSQL is shared between them.
@@ -161,6 +161,46 @@ def cmd_keys_revoke(args: argparse.Namespace) -> None:
     _run_db(run)
 
 
+def cmd_webhook_secrets(args: argparse.Namespace) -> None:
+    from app.webhooks import vault
+
+    settings = get_settings()
+    box = vault.SecretBox.from_settings(settings)
+    if not box.encrypting:
+        raise AppError(
+            "WEBHOOK_SECRET_KEY is not set: it gives the key to encrypt with, and the keys to "
+            "decrypt with."
+        )
+    decrypt = args.action == "decrypt-secrets"
+
+    async def run(url: str) -> vault.Rewritten:
+        await migrate(url)
+        engine = create_engine(url, settings, pool_size=1, max_overflow=0)
+        try:
+            if decrypt:
+                return await vault.decrypt_stored(engine, box)
+            return await vault.encrypt_stored(engine, box)
+        finally:
+            await engine.dispose()
+
+    handle = open_database(settings)
+    try:
+        done = asyncio.run(run(handle.url))
+    finally:
+        handle.close()
+    verb = "decrypted" if decrypt else "encrypted"
+    _print(
+        args,
+        {verb: done.changed, "unreadable": done.unreadable, "webhooks": done.total},
+        f"{done.changed} webhook secret(s) {verb} ({done.total} webhooks)",
+    )
+    if done.unreadable:
+        raise AppError(
+            f"{done.unreadable} webhook secret(s) cannot be decrypted with WEBHOOK_SECRET_KEY; "
+            "add the key they were encrypted with (after the first one) and run this again."
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -203,6 +243,22 @@ def build_parser() -> argparse.ArgumentParser:
     krevoke.add_argument("key_id", type=int)
     krevoke.add_argument("--json", action="store_true")
     krevoke.set_defaults(func=cmd_keys_revoke)
+
+    hooks = sub.add_parser("webhooks", help="webhook signing secrets at rest").add_subparsers(
+        dest="action", required=True
+    )
+    encrypt = hooks.add_parser(
+        "encrypt-secrets",
+        help="encrypt plain secrets with WEBHOOK_SECRET_KEY's first key, and re-encrypt those "
+        "under a later one (the service also does this at start-up)",
+    )
+    encrypt.add_argument("--json", action="store_true")
+    encrypt.set_defaults(func=cmd_webhook_secrets)
+    decrypt = hooks.add_parser(
+        "decrypt-secrets", help="store the secrets plain again (before removing the key)"
+    )
+    decrypt.add_argument("--json", action="store_true")
+    decrypt.set_defaults(func=cmd_webhook_secrets)
     return parser
 
 

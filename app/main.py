@@ -102,6 +102,7 @@ def _lifespan(
             asyncio.get_running_loop().run_in_executor(None, start_reader_server)
             maintenance.start()
             jobs.start()
+            await webhooks.prepare()
             webhooks.start()
             log.info("data-items service %s ready", __version__)
             yield

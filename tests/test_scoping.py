@@ -52,6 +52,8 @@ UNSCOPED_BY_DESIGN = {
     "core/migrate.py": "schema migrations",
     "jobs/queue.py": "the import worker claims queued jobs of every account",
     "webhooks/outbox.py": "the webhook worker delivers events of every account",
+    "webhooks/vault.py": "the operator's WEBHOOK_SECRET_KEY encrypts every account's webhook "
+    "secrets (at start-up and from the CLI)",
     "rows/maintenance.py": "background upkeep (search indexes, vacuum) of items by id",
     "rows/partitions.py": "DDL of an item's partition, and the sweep of deleted items' ones",
 }

@@ -9,7 +9,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -309,6 +309,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Finished webhook deliveries are listed, then deleted, after this.",
     )
+    webhook_secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Fernet key(s), comma-separated, that encrypt webhook signing secrets at rest: the "
+            "first encrypts, all decrypt (rotation). Unset: secrets are stored as they are."
+        ),
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -336,6 +343,19 @@ class Settings(BaseSettings):
                 return "postgresql+asyncpg://" + value[len(prefix) :]
         if not value.startswith("postgresql+asyncpg://"):
             raise ValueError("must be a postgresql+asyncpg:// (or postgresql://) URL")
+        return value
+
+    @field_validator("webhook_secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from app.webhooks.vault import parse_keys
+
+        try:
+            parse_keys(value.get_secret_value())
+        except ValueError as exc:
+            raise ValueError(f"WEBHOOK_SECRET_KEY: {exc}") from None
         return value
 
     @property

@@ -11,7 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,8 +39,14 @@ class Webhook(IdMixin, CreatedAtMixin, Base):
     url: Mapped[str] = mapped_column(Text, nullable=False)
     events: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
-    # Signing needs the secret itself (HMAC), so it is stored as is; the API shows it once.
+    # Signing needs the secret itself (HMAC), so it cannot be hashed: stored as `whsec_…`, or as
+    # `fernet:<token>` when WEBHOOK_SECRET_KEY encrypts it (`app.webhooks.vault`). Shown once.
     secret: Mapped[str] = mapped_column(Text, nullable=False)
+    # Created before Standard Webhooks signatures (migration 0010): its deliveries also carry the
+    # body-only X-Signature its receiver may still check.
+    legacy_signature: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
 
 
 class WebhookDelivery(IdMixin, CreatedAtMixin, Base):

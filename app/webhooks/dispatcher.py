@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core import wakeup
 from app.core.config import Settings
-from app.webhooks import outbox
-from app.webhooks.sender import make_client, send
+from app.webhooks import outbox, signing, vault
+from app.webhooks.sender import Attempt, make_client, send
 from app.webhooks.service import TOPIC
 
 log = logging.getLogger("app.webhooks")
@@ -49,8 +49,14 @@ class WebhookDispatcher:
         self._account_of: dict[asyncio.Task[None], int] = {}
         self._busy: Counter[int] = Counter()  # account id: deliveries in flight here
         self._client: httpx.AsyncClient | None = None
+        self._box = vault.SecretBox.from_settings(settings)
 
     # lifecycle ------------------------------------------------------------------------------
+    async def prepare(self) -> None:
+        """Before `start`: with WEBHOOK_SECRET_KEY set, encrypt the stored secrets not yet
+        encrypted with its first key. Never fails (problems are logged)."""
+        await vault.seal_at_start(self.engine, self._box)
+
     def start(self) -> None:
         wakeup.subscribe(TOPIC, self.wake)
         self._client = make_client()
@@ -123,20 +129,39 @@ class WebhookDispatcher:
     async def _deliver(self, delivery: outbox.Claimed) -> None:
         assert self._client is not None
         settings = self.settings
-        outcome = await send(
-            self._client,
-            url=delivery.url,
-            body=delivery.body,
-            secret=delivery.secret,
-            headers={
-                "X-Delivery-Id": str(delivery.id),
-                "X-Delivery-Attempt": str(delivery.attempt),
-                "X-Event-Type": delivery.event,
-                "X-Webhook-Id": str(delivery.webhook_id),
-            },
-            time_limit=settings.webhook_timeout_seconds,
-            allow_private=settings.webhook_allow_private_addresses,
-        )
+        raw = delivery.body.encode()
+        try:
+            signed = signing.signature_headers(
+                self._box.open(delivery.secret),
+                message_id=signing.message_id(delivery.id),
+                body=raw,
+                legacy=delivery.legacy_signature,
+            )
+        except (vault.SecretUnavailable, ValueError) as exc:
+            # retried as usual: the operator may set the right key before the attempts run out
+            log.error(
+                "webhook %s: delivery %s (attempt %d) not sent: %s",
+                delivery.webhook_id,
+                delivery.id,
+                delivery.attempt,
+                exc,
+            )
+            outcome = Attempt(False, None, f"Not sent: {exc}.", 0)
+        else:
+            outcome = await send(
+                self._client,
+                url=delivery.url,
+                body=delivery.body,
+                headers={
+                    **signed,
+                    "X-Delivery-Id": str(delivery.id),
+                    "X-Delivery-Attempt": str(delivery.attempt),
+                    "X-Event-Type": delivery.event,
+                    "X-Webhook-Id": str(delivery.webhook_id),
+                },
+                time_limit=settings.webhook_timeout_seconds,
+                allow_private=settings.webhook_allow_private_addresses,
+            )
         try:
             kept = await outbox.record(
                 self.engine,

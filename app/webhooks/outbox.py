@@ -8,7 +8,7 @@ Claiming a delivery counts the attempt, moves `next_attempt_at` past the attempt
 lease) and sets a fresh `lease_token`, all in one short transaction. If the process dies during
 the request, the delivery falls due again when the lease runs out and any replica retries it;
 only the holder of the token may record the outcome. Delivery is therefore at least once:
-receivers drop repeats by X-Delivery-Id.
+receivers drop repeats by `webhook-id` (or X-Delivery-Id).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class Claimed:
     body: str
     attempt: int
     url: str
-    secret: str
+    secret: str  # as stored: `fernet:…` when encrypted (`app.webhooks.vault`)
+    legacy_signature: bool
     token: str
 
 
@@ -85,7 +86,8 @@ UPDATE webhook_deliveries d
         WHERE id = ANY(ARRAY(SELECT id FROM chosen))  -- by primary key, not a scan of the due
           AND status = 'pending' AND next_attempt_at <= now() AND attempts < :max_attempts
           FOR UPDATE SKIP LOCKED)
-RETURNING d.id, d.webhook_id, w.account_id, d.event, d.body, d.attempts, w.url, w.secret
+RETURNING d.id, d.webhook_id, w.account_id, d.event, d.body, d.attempts, w.url, w.secret,
+          w.legacy_signature
 """
 
 
@@ -125,6 +127,7 @@ async def claim(
             attempt=row.attempts,
             url=row.url,
             secret=row.secret,
+            legacy_signature=row.legacy_signature,
             token=token,
         )
         for row in rows

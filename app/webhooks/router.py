@@ -20,6 +20,7 @@ from app.webhooks.schemas import (
     WebhookList,
     WebhookRead,
 )
+from app.webhooks.vault import SecretBox
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=AuthenticatedRoute)
 
@@ -30,11 +31,14 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=Authentica
     status_code=status.HTTP_201_CREATED,
     summary="Register a webhook (its signing secret is shown once, here)",
     description=(
-        "Events are POSTed to `url` as JSON `{event, id, created_at, data}` with an "
-        "`X-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with the secret>` header "
-        "and an `X-Delivery-Id`. A non-2xx answer, a timeout or a connection failure is retried "
-        "with exponential backoff. Delivery is at least once: drop repeats by `X-Delivery-Id`. "
-        "URLs must be http(s) and, unless the operator allows otherwise, reach public addresses."
+        "Events are POSTed to `url` as JSON `{event, id, created_at, data}`, signed the "
+        "Standard Webhooks way (https://www.standardwebhooks.com): `webhook-id`, "
+        "`webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of "
+        '"id.timestamp.body">` keyed with the secret\'s base64-decoded bytes, so any Standard '
+        "Webhooks library verifies them. A non-2xx answer, a timeout or a connection failure is "
+        "retried with exponential backoff. Delivery is at least once: drop repeats by "
+        "`webhook-id`, the same on every attempt. URLs must be http(s) and, unless the operator "
+        "allows otherwise, reach public addresses."
     ),
     responses=errors(400, 401, 413),
 )
@@ -46,6 +50,7 @@ async def create_webhook(
         account,
         payload,
         allow_private=request.app.state.settings.webhook_allow_private_addresses,
+        secret_box=SecretBox.from_settings(request.app.state.settings),
     )
 
 

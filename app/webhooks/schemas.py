@@ -58,15 +58,24 @@ class WebhookRead(Schema):
     events: list[WebhookEvent]
     description: str = Field(examples=["Ops notifications"])
     created_at: Timestamp
+    legacy_signature: bool = Field(
+        examples=[False],
+        description=(
+            "True for webhooks created before Standard Webhooks signatures: their deliveries "
+            "also carry the older X-Signature (HMAC-SHA256 of the body alone, keyed with the "
+            "secret string), for receivers that still check it."
+        ),
+    )
 
 
 class WebhookCreated(WebhookRead):
     secret: str = Field(
         description=(
-            "Signs every delivery (X-Signature: sha256=HMAC-SHA256(secret, raw body) in hex). "
-            "Shown only in this response: keep it."
+            "Signs every delivery, the Standard Webhooks way: `whsec_` + base64 of the 32 key "
+            "bytes. Give it as it is to a Standard Webhooks library. Shown only in this "
+            "response: keep it."
         ),
-        examples=["whsec_hB0x7V1n0bQ2w8bP3yZl9m4Q6f1t5sJx"],
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw/fGuwHqOVS8="],
     )
 
 
@@ -83,7 +92,10 @@ class DeliveryAttempt(Schema):
 
 
 class DeliveryRead(Schema):
-    id: int = Field(examples=[81], description="Also sent as the X-Delivery-Id header.")
+    id: int = Field(
+        examples=[81],
+        description="Sent as X-Delivery-Id, and as `webhook-id` with a `msg_` prefix (msg_81).",
+    )
     event: str = Field(examples=["import.succeeded"])
     event_id: str = Field(examples=["evt_4f7c0d2b9a1e4e7f8c3b2a1d0e9f8a7b"])
     status: DeliveryStatus

@@ -1,17 +1,15 @@
-"""One delivery attempt: sign the stored body, POST it to the vetted address, classify the outcome.
+"""One delivery attempt: POST the stored body, signed by the caller, to the vetted address, and
+classify the outcome.
 
-Headers sent:
-- `X-Signature: sha256=<hex>`: HMAC-SHA256 of the raw body, keyed with the webhook's secret;
-- `X-Delivery-Id` (the same on every attempt of a delivery: receivers use it to ignore repeats),
-  `X-Delivery-Attempt`, `X-Event-Type`, `X-Webhook-Id`.
-A 2xx answer is a success; anything else (including a redirect, which is never followed), a
-connection problem or the timeout is a failure to retry.
+The caller passes the signing headers (`app.webhooks.signing`: `webhook-id`, `webhook-timestamp`,
+`webhook-signature`, and `X-Signature` for webhooks from before) and the delivery's own ones
+(`X-Delivery-Id`, the same on every attempt of a delivery, `X-Delivery-Attempt`, `X-Event-Type`,
+`X-Webhook-Id`). A 2xx answer is a success; anything else (including a redirect, which is never
+followed), a connection problem or the timeout is a failure to retry.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from dataclasses import dataclass
 
@@ -23,10 +21,6 @@ from app.webhooks.urls import ResolveError, UnsafeURL, parse_url, resolve
 
 USER_AGENT = f"data-items-webhooks/{__version__}"
 _EXCERPT = 200
-
-
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -86,7 +80,6 @@ async def send(
     *,
     url: str,
     body: str,
-    secret: str,
     headers: dict[str, str],
     time_limit: float,
     allow_private: bool,
@@ -112,7 +105,6 @@ async def send(
                             **headers,
                             "Host": host_header,
                             "Content-Type": "application/json",
-                            "X-Signature": signature(secret, raw),
                             "Connection": "close",
                         },
                         sni_hostname=destination.host,

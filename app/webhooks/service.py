@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -42,18 +41,15 @@ from app.webhooks.schemas import (
     WebhookCreated,
     WebhookEvent,
 )
+from app.webhooks.signing import new_secret
 from app.webhooks.urls import UnsafeURL, parse_url
+from app.webhooks.vault import SecretBox
 
 TOPIC = "webhooks"
-SECRET_PREFIX = "whsec_"
 MAX_WEBHOOKS_PER_ACCOUNT = 20
 PING_RETRY_AFTER_SECONDS = 60
 
 log = logging.getLogger("app.webhooks")
-
-
-def new_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
 def new_event_id() -> str:
@@ -66,6 +62,7 @@ async def create_webhook(
     payload: WebhookCreate,
     *,
     allow_private: bool,
+    secret_box: SecretBox,
 ) -> WebhookCreated:
     try:
         parse_url(payload.url, allow_private=allow_private)
@@ -84,7 +81,7 @@ async def create_webhook(
         url=payload.url,
         events=[str(e) for e in payload.events],
         description=payload.description,
-        secret=secret,
+        secret=secret_box.seal(secret),
     )
     return WebhookCreated(
         id=webhook.id,
@@ -92,6 +89,7 @@ async def create_webhook(
         events=[WebhookEvent(e) for e in webhook.events],
         description=webhook.description,
         created_at=webhook.created_at,
+        legacy_signature=webhook.legacy_signature,
         secret=secret,
     )
 

@@ -4,10 +4,12 @@ request and answers from a script (status codes, or a delay longer than the send
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +26,24 @@ class Received:
         return json.loads(self.body)
 
     def signature_ok(self, secret: str) -> bool:
-        """What a receiver does: HMAC-SHA256 of the raw body, compared in constant time."""
+        """What a receiver does without a library (the README's plain check): HMAC-SHA256 of
+        "webhook-id.webhook-timestamp.body", keyed with the base64 after `whsec_`, against each
+        `v1,` signature in constant time; and a timestamp within 5 minutes."""
+        msg_id = self.headers.get("webhook-id", "")
+        timestamp = self.headers.get("webhook-timestamp", "")
+        if not msg_id or not timestamp.isdigit() or abs(time.time() - int(timestamp)) > 300:
+            return False
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+        signed = f"{msg_id}.{timestamp}.".encode() + self.body
+        expected = "v1," + base64.b64encode(hmac.digest(key, signed, "sha256")).decode()
+        return any(
+            hmac.compare_digest(expected, candidate)
+            for candidate in self.headers.get("webhook-signature", "").split()
+        )
+
+    def legacy_signature_ok(self, secret: str) -> bool:
+        """The older check (webhooks created before Standard Webhooks signatures): HMAC-SHA256
+        of the raw body keyed with the secret string, in X-Signature."""
         expected = "sha256=" + hmac.new(secret.encode(), self.body, hashlib.sha256).hexdigest()
         return hmac.compare_digest(expected, self.headers.get("x-signature", ""))
 

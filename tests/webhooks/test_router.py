@@ -29,9 +29,12 @@ class TestCreate:
             events=["import.failed", "data_item.deleted", "import.failed"],
             description="ops",
         )
-        assert set(created) == {"id", "url", "events", "description", "created_at", "secret"}
+        assert set(created) == {
+            "id", "url", "events", "description", "created_at", "legacy_signature", "secret",
+        }  # fmt: skip
         secret = str(created["secret"])
         assert secret.startswith("whsec_") and len(secret) > 40
+        assert created["legacy_signature"] is False
         assert created["events"] == ["import.failed", "data_item.deleted"]  # duplicates dropped
         assert created["url"] == PUBLIC_URL and created["description"] == "ops"
 
@@ -89,6 +92,26 @@ class TestCreate:
             "http://[64:ff9b::a00:1]/hook",
             "http://224.0.0.1/hook",
             "http://2130706433/hook",
+            # IPv6 forms that carry, or stand for, an internal address
+            "http://[::127.0.0.1]/hook",
+            "http://[::ffff:0:7f00:1]/hook",
+            "http://[64:ff9b:1::7f00:1]/hook",
+            "http://[fec0::1]/hook",
+            "http://[2002:a00:1::1]/hook",
+            "http://[2001:0:a00:1::f7f7:f7f7]/hook",
+            "http://[::]/hook",
+            "http://[ff02::1]/hook",
+            "http://[2001:db8::1]/hook",
+            # IPv4 ranges that are not globally reachable
+            "http://255.255.255.255/hook",
+            "http://239.255.255.250/hook",
+            "http://192.0.2.1/hook",
+            "http://198.51.100.1/hook",
+            "http://203.0.113.1/hook",
+            "http://192.0.0.8/hook",
+            "http://192.88.99.1/hook",
+            "http://198.18.0.1/hook",
+            "http://100.127.255.254/hook",
         ],
     )
     async def test_non_public_destinations_are_refused_by_default(
