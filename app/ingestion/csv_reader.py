@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from app.ingestion.csv_text import NUL, SNIFF_BYTES, TextSource
+from app.ingestion.csv_text import NUL, SNIFF_BYTES, TextSource, line_endings_note
 from app.ingestion.tables import (
     FileFormatError,
     FileLimitError,
@@ -231,7 +231,11 @@ def _csv_parsed(source: TextSource, layout: _Layout, frame: pl.DataFrame) -> Par
     delimiter = None if layout.separator == NUL else layout.separator
     shown = _DELIMITER_NAMES[delimiter] if delimiter else "none (one column)"
     shown += f" ('{delimiter}')" if delimiter and delimiter != "\t" else ""
-    notes = [f"Encoding: {_ENCODING_NAMES[source.encoding]}.", f"Delimiter: {shown}."]
+    notes = [f"Encoding: {_ENCODING_NAMES[source.encoding]}."]
+    endings = line_endings_note(source.line_endings)
+    if endings:
+        notes.append(endings)
+    notes.append(f"Delimiter: {shown}.")
     if layout.skip:
         notes.append(
             f"Skipped {layout.skip} blank line{'s' if layout.skip > 1 else ''} before the header."

@@ -1,5 +1,16 @@
 """A CSV upload as UTF-8 text for Polars: encoding detection, transcoding to a temporary file,
-and the NUL-byte and line-length guards applied while the bytes stream past."""
+line endings, and the NUL-byte and line-length guards applied while the bytes stream past.
+
+Line endings
+    LF, CRLF and lone CR (classic Mac) all end a record, also mixed in one file. Polars only
+    knows LF (and CRLF), so a file with a lone CR outside quotes is rewritten once, streaming
+    and quote-aware, with LF for those CRs (a quoted field keeps its CR, LF and CRLF exactly).
+    Every other file is read as it is: while it streams past (`_LineScan`) its kinds of line
+    break are surveyed at C speed (a search for CR finds none in an LF file; a CRLF file costs
+    two counts and one regex search per chunk). Only a file showing more than one kind is read
+    once more, quote-aware, to tell which kinds end records (a CRLF file with LF inside quoted
+    cells, as Excel writes them, is CRLF).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +21,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from app.ingestion.tables import FileFormatError, FileLimitError
 
@@ -17,6 +29,13 @@ CHUNK_BYTES = 4 << 20
 SNIFF_BYTES = 1 << 20
 MAX_LINE_BYTES = 32 << 20
 NUL = "\x00"  # separator for one-column files and line scans: NUL never reaches Polars
+_NUL = b"\x00"  # (NUL is refused in a file: it joins the parts of a chunk outside quotes)
+_LONE_CR = re.compile(rb"\r(?!\n)")
+_BARE_LF = re.compile(rb"\n(?<!\r\n)")  # (the look-behind sees before `pos` too)
+_CRLF = re.compile(rb"\r\n")
+_MANY_HITS = 4096  # line breaks inside quotes in one chunk, placed one by one
+CR, LF, CRLF = "CR", "LF", "CRLF"
+_ENDING_NAMES = {CRLF: "CRLF (Windows)", LF: "LF (Unix)", CR: "CR (classic Mac)"}
 _UTF8_MULTIBYTE = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
     rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
@@ -40,13 +59,27 @@ def _chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
+def line_endings_note(kinds: frozenset[str]) -> str | None:
+    """The note on the kinds of line break that end records ("Line endings: CRLF (Windows).",
+    "Line endings: mixed: CRLF and LF."); None when no record ends in one."""
+    shown = [k for k in (CRLF, LF, CR) if k in kinds]
+    if not shown:
+        return None
+    if len(shown) == 1:
+        return f"Line endings: {_ENDING_NAMES[shown[0]]}."
+    return f"Line endings: mixed: {', '.join(shown[:-1])} and {shown[-1]}."
+
+
 class TextSource:
-    """The upload as UTF-8 for Polars: the file itself, or a transcoded temporary copy."""
+    """The upload as UTF-8 for Polars: the file itself, or a transcoded temporary copy (also
+    when lone CRs had to become LFs)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.temp: Path | None = None
         self.encoding = "utf-8"
+        self.transcoded = False
+        self.line_endings: frozenset[str] = frozenset()
 
     @property
     def file(self) -> Path:
@@ -65,20 +98,23 @@ class TextSource:
             self._transcode("utf-16", "strict", "UTF-16")
             return
         offset = 0
-        lines = _LineGuard()
+        lines = _LineScan()
         for chunk in _chunks(self.path):
             at = chunk.find(b"\x00")
             if at >= 0:
                 raise _nul_error(offset + at)
-            lines.feed(chunk)
+            if lines.feed(chunk):
+                raise _long_line(self.path, lines.start)
             offset += len(chunk)
         self.encoding = "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
+        self._settle_line_endings(lines)
 
     def not_utf8(self) -> None:
         """The upload is not valid UTF-8: Windows-1252 if it has no valid multi-byte UTF-8
         sequence at all, otherwise an error naming the first bad byte."""
-        if self.temp is not None:  # pragma: no cover - transcoded files are valid UTF-8
+        if self.transcoded:  # pragma: no cover - transcoded files are valid UTF-8
             raise FileFormatError("The file could not be decoded as text.")
+        self.close()  # (a copy with LF for lone CRs: transcoding makes a new one)
         bad = _first_invalid_utf8(self.path)
         if bad is not None and _has_utf8_multibyte(self.path):
             offset, line, byte = bad
@@ -94,8 +130,9 @@ class TextSource:
         decoder = codecs.getincrementaldecoder(codec)(errors)
         fd, name = tempfile.mkstemp(prefix="ingest-", suffix=".csv")
         self.temp = Path(name)
+        self.transcoded = True
         offset = 0
-        lines = _LineGuard()
+        lines = _LineScan()
         with os.fdopen(fd, "wb") as out:
             for chunk in itertools.chain(_chunks(self.path), [b""]):
                 try:
@@ -109,9 +146,38 @@ class TextSource:
                 if NUL in text:
                     raise _nul_error(offset + text.index(NUL) * (2 if label == "UTF-16" else 1))
                 encoded = text.encode("utf-8")
-                lines.feed(encoded)
+                long_line = lines.feed(encoded)
                 out.write(encoded)
+                if long_line:
+                    out.flush()
+                    raise _long_line(self.temp, lines.start)
                 offset += len(chunk)
+        self._settle_line_endings(lines)
+
+    def _settle_line_endings(self, lines: _LineScan) -> None:
+        """The kinds of line break that end records; lone CRs outside quotes become LFs (in a
+        new temporary copy) so that Polars sees them end records."""
+        lines.finish()
+        if not lines.needs_pass:
+            self.line_endings = frozenset(lines.kinds)
+            return
+        if not lines.lone_cr:  # more than one kind: which end records (nothing to rewrite)
+            self.line_endings = _record_endings(self.file)
+            return
+        fd, name = tempfile.mkstemp(prefix="ingest-", suffix=".csv")
+        converted = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                endings = _Converter()
+                self.line_endings = endings.run(self.file, out)
+        except BaseException:
+            converted.unlink(missing_ok=True)
+            raise
+        if not endings.converted:  # the lone CRs were all inside quoted fields
+            converted.unlink(missing_ok=True)
+            return
+        self.close()
+        self.temp = converted
 
     def sample(self) -> tuple[str, bool]:
         """The first 1 MiB as text, and whether that is the whole file."""
@@ -122,32 +188,203 @@ class TextSource:
         return decoder.decode(data[:SNIFF_BYTES], final=whole).removeprefix("\ufeff"), whole
 
 
-class _LineGuard:
-    """Refuses a line longer than MAX_LINE_BYTES while the file streams past (in UTF-8, before
-    Polars sees it): Polars and the checks after it hold a line several times over, so one 200 MB
-    line took ~2 GB. Only newlines at chunk edges are looked for (C-speed find/rfind), so the
+class _LineScan:
+    """While the file streams past: refuses a line longer than MAX_LINE_BYTES (Polars and the
+    checks after it hold a line several times over, so one 200 MB line took ~2 GB), and
+    surveys the kinds of line break (LF, CRLF, lone CR), quote-unaware.
+
+    Only the first and last line break of a chunk are looked for (C-speed find/rfind), so the
     cost does not grow with the number of lines; a line inside one chunk is shorter than the
-    chunk, which is shorter than the limit."""
+    chunk, which is shorter than the limit. An LF file has no CR, which one search finds; a
+    chunk with CRs is searched (regex with a literal first byte) for a lone CR and for an LF
+    without a CR before it. A lone CR anywhere, or more than one kind, calls for the
+    quote-aware pass (`needs_pass`); past a lone CR nothing more is surveyed, past two kinds
+    only lone CRs are looked for.
+    """
 
     def __init__(self) -> None:
         self.offset = 0  # of the chunk being fed
         self.start = 0  # where the current line starts
-        self.line = 1
+        self.kinds: set[str] = set()
+        self.lone_cr = False
+        self._pending_cr = False  # the last chunk ended with a CR (an LF may follow)
 
-    def feed(self, chunk: bytes) -> None:
+    @property
+    def needs_pass(self) -> bool:
+        return self.lone_cr or len(self.kinds) > 1
+
+    def feed(self, chunk: bytes) -> bool:
+        """True when the line running into this chunk is over the limit (it starts at
+        `self.start`)."""
         assert len(chunk) <= MAX_LINE_BYTES
-        first = chunk.find(b"\n")
+        lf, cr = chunk.find(b"\n"), chunk.find(b"\r")
+        first = lf if cr < 0 else cr if lf < 0 else min(lf, cr)
         end = self.offset + (first if first >= 0 else len(chunk))
         if end - self.start > MAX_LINE_BYTES:
-            raise FileLimitError(
-                f"Line {self.line:,} of the file is longer than {MAX_LINE_BYTES >> 20} MiB (the "
-                f"limit for one line); refusing the file.",
-                details=[{"line": self.line, "limit_bytes": MAX_LINE_BYTES}],
-            )
+            return True
         if first >= 0:
-            self.line += chunk.count(b"\n")
-            self.start = self.offset + chunk.rfind(b"\n") + 1
+            last = chunk.rfind(b"\n") if cr < 0 else max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+            self.start = self.offset + last + 1
         self.offset += len(chunk)
+        if not self.lone_cr and (first >= 0 or self._pending_cr):
+            self._survey(chunk, lf >= 0, cr >= 0)
+        return False
+
+    def _survey(self, chunk: bytes, has_lf: bool, has_cr: bool) -> None:
+        begin = 0
+        if self._pending_cr:
+            self._pending_cr = False
+            if not chunk.startswith(b"\n"):
+                self.lone_cr = True
+                return
+            self.kinds.add(CRLF)
+            begin = 1
+        if not has_cr:
+            if has_lf and chunk.find(b"\n", begin) >= 0:
+                self.kinds.add(LF)
+            return
+        end = len(chunk)
+        if chunk.endswith(b"\r"):
+            self._pending_cr = True
+            end -= 1
+        if _LONE_CR.search(chunk, begin, end) is not None:
+            self.lone_cr = True
+        elif len(self.kinds) < 2:  # every CR here ends a CRLF
+            if chunk.find(b"\r", begin, end) >= 0:
+                self.kinds.add(CRLF)
+            if has_lf and _BARE_LF.search(chunk, begin) is not None:
+                self.kinds.add(LF)
+
+    def finish(self) -> None:
+        if self._pending_cr:  # the file ends with a CR
+            self._pending_cr = False
+            self.lone_cr = True
+
+
+class _Converter:
+    """The text copied with LF for every lone CR outside quotes, and the kinds of line break
+    that end records.
+
+    Each chunk is split at its quotes (C speed); with the quote state carried from the chunks
+    before, every other part is outside quotes. Those parts are joined with NUL (never in the
+    text) to be counted and rewritten at once, then put back. A CR ending a chunk waits for
+    the next one (an LF may follow it)."""
+
+    def __init__(self) -> None:
+        self.kinds: set[str] = set()
+        self.converted = False
+
+    def run(self, path: Path, out: BinaryIO) -> frozenset[str]:
+        inside = False
+        carry = b""
+        for chunk in itertools.chain(_chunks(path), [b""]):
+            data = carry + chunk if carry else chunk
+            carry = b""
+            if chunk and data.endswith(b"\r"):
+                data, carry = data[:-1], b"\r"
+            parts = data.split(b'"')
+            first = 1 if inside else 0
+            outside = parts[first::2]
+            blob = outside[0] if len(outside) == 1 else _NUL.join(outside)
+            crs = blob.count(b"\r")
+            crlfs = blob.count(b"\r\n") if crs else 0
+            if crlfs:
+                self.kinds.add(CRLF)
+            if blob.count(b"\n") > crlfs:
+                self.kinds.add(LF)
+            if crs > crlfs:
+                self.kinds.add(CR)
+                self.converted = True
+                blob = _LONE_CR.sub(b"\n", blob)
+                parts[first::2] = [blob] if len(outside) == 1 else blob.split(_NUL)
+                data = b'"'.join(parts)
+            out.write(data)
+            inside ^= (len(parts) - 1) % 2 == 1
+        return frozenset(self.kinds)
+
+
+def _record_endings(path: Path) -> frozenset[str]:
+    """Which of CRLF and LF end records, in a file that has both somewhere and no lone CR: a
+    line break ends a record when the quotes before it are even. Each CRLF and each LF
+    without a CR is found by a regex search (C speed) and placed by counting the quotes since
+    the one before; the first of each kind outside quotes settles it (a CRLF file with LF in
+    quoted cells looks at every one of those LFs, and no further than its first CRLF). A chunk
+    with very many of them inside quotes is counted at once instead (`_outside_kinds`)."""
+    found: set[str] = set()
+    inside = False  # at the end of the chunk before
+    tail = b""  # the chunk before's last byte: a CR there and an LF here make a CRLF
+    for chunk in _chunks(path):
+        data = tail + chunk
+        start = inside ^ (tail == b'"')  # at the start of data
+        end: bool | None = None  # at its end, when a search went through it
+        for kind, pattern in ((CRLF, _CRLF), (LF, _BARE_LF)):
+            if kind in found:
+                continue
+            state, at = start, 0
+            for n, m in enumerate(pattern.finditer(data, len(tail) if kind == LF else 0)):
+                if n == _MANY_HITS:
+                    found |= _outside_kinds(chunk, inside, split_crlf=tail == b"\r")
+                    break
+                state ^= data.count(b'"', at, m.start()) % 2 == 1
+                at = m.start()
+                if not state:
+                    found.add(kind)
+                    break
+            else:
+                end = state ^ (data.count(b'"', at) % 2 == 1)
+        if len(found) == 2:
+            break
+        inside = (start ^ (data.count(b'"') % 2 == 1)) if end is None else end
+        tail = chunk[-1:]
+    return frozenset(found)
+
+
+def _outside_kinds(chunk: bytes, inside: bool, *, split_crlf: bool) -> set[str]:
+    """CRLF and LF outside quotes in `chunk` (quote state `inside` at its start; `split_crlf`:
+    the chunk before ended with a CR)."""
+    kinds = set()
+    if split_crlf and chunk.startswith(b"\n"):
+        if not inside:
+            kinds.add(CRLF)
+        chunk = chunk[1:]
+    parts = chunk.split(b'"')
+    blob = _NUL.join(parts[1 if inside else 0 :: 2])
+    crlfs = blob.count(b"\r\n")
+    if crlfs:
+        kinds.add(CRLF)
+    if blob.count(b"\n") > crlfs:
+        kinds.add(LF)
+    return kinds
+
+
+def _breaks(data: bytes, end: int) -> int:
+    """Line breaks (LF, CRLF, lone CR) in data[:end]."""
+    crlf = data.count(b"\r\n", 0, end)
+    return data.count(b"\n", 0, end) + data.count(b"\r", 0, end) - crlf
+
+
+def _line_at(path: Path, offset: int) -> int:
+    """The 1-based line number of the byte at `offset` (any line break counts)."""
+    line, base, last = 1, 0, b""
+    for chunk in _chunks(path):
+        if base >= offset:
+            break
+        end = min(len(chunk), offset - base)
+        line += _breaks(chunk, end)
+        if last == b"\r" and end and chunk.startswith(b"\n"):
+            line -= 1  # a CRLF split between chunks was counted twice
+        last = chunk[end - 1 : end]
+        base += len(chunk)
+    return line
+
+
+def _long_line(path: Path, start: int) -> FileLimitError:
+    line = _line_at(path, start)
+    return FileLimitError(
+        f"Line {line:,} of the file is longer than {MAX_LINE_BYTES >> 20} MiB (the limit for "
+        f"one line); refusing the file.",
+        details=[{"line": line, "limit_bytes": MAX_LINE_BYTES}],
+    )
 
 
 def _nul_error(offset: int) -> FileFormatError:
@@ -160,7 +397,7 @@ def _nul_error(offset: int) -> FileFormatError:
 
 def _first_invalid_utf8(path: Path) -> tuple[int, int, int] | None:
     """(byte offset, line, byte value) of the first invalid UTF-8 byte, if any."""
-    base, line, carry = 0, 1, b""
+    base, carry = 0, b""
     for chunk in itertools.chain(_chunks(path), [b""]):
         buf = carry + chunk
         try:
@@ -170,8 +407,7 @@ def _first_invalid_utf8(path: Path) -> tuple[int, int, int] | None:
             if chunk and exc.reason == "unexpected end of data":
                 used, carry = exc.start, buf[exc.start :]
             else:
-                return base + exc.start, line + buf.count(b"\n", 0, exc.start), buf[exc.start]
-        line += buf.count(b"\n", 0, used)
+                return base + exc.start, _line_at(path, base + exc.start), buf[exc.start]
         base += used
     return None
 

@@ -10,6 +10,10 @@ CSV encoding
     the bytes are not UTF-8 and hold no valid multi-byte UTF-8 sequence, Windows-1252 (bytes it
     leaves undefined read as Latin-1). Mostly-UTF-8 files with a bad byte, and NUL bytes, are
     errors. Transcoding streams in 4 MiB chunks to a temporary UTF-8 file for Polars.
+CSV line endings
+    LF, CRLF and lone CR (classic Mac) all end records, mixed too; quoted fields keep theirs.
+    Only a file with a lone CR outside quotes is rewritten (LF for those CRs), streaming and
+    quote-aware (``csv_text``). The notes say which kinds end records.
 CSV layout
     The delimiter (``,`` ``;`` tab ``|``) is the one that splits the first 50 records
     (quote-aware) into the same number (>1) of fields; none -> one column. Leading blank lines

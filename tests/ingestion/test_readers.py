@@ -46,7 +46,12 @@ def test_csv_quotes_crlf_and_quoted_newlines(tmp_path: Path) -> None:
         ("multi", "line one\nline two", "2"),
     ]
     assert table.row_numbers.to_list() == [2, 3]
-    assert table.notes == ["Encoding: UTF-8.", "Delimiter: comma (',')."]
+    # the LF inside the quoted cell is content: the records end in CRLF
+    assert table.notes == [
+        "Encoding: UTF-8.",
+        "Line endings: CRLF (Windows).",
+        "Delimiter: comma (',').",
+    ]
     assert (table.encoding, table.delimiter, table.sheet) == ("utf-8", ",", None)
 
 
@@ -185,7 +190,7 @@ def test_blank_and_duplicate_headers(tmp_path: Path) -> None:
     table = read(tmp_path, "h.csv", data)
     assert table.headers == [" name ", "", "Name", "NAME", "Column 2", " "]
     assert table.labels == ["name", "Column 2 (2)", "Name (2)", "NAME (3)", "Column 2", "Column 6"]
-    assert table.notes[2:] == [
+    assert table.notes[3:] == [
         "Column 2 has no header; named 'Column 2 (2)'.",
         "Column 3: duplicate header 'Name' renamed 'Name (2)'.",
         "Column 4: duplicate header 'NAME' renamed 'NAME (3)'.",
