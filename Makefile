@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck check migrate bench load fuzz hostile clean
+.PHONY: help install run test lint format typecheck check migrate bench load fuzz hostile slow-readers clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ fuzz: $(STAMP) ## schemathesis over every operation: ~1,000 cases each (at most 
 
 hostile: $(STAMP) ## hostile files and JSON bombs against a fresh service: answer, time, peak memory (~1 min)
 	$(BIN)/python bench/hostile.py
+
+slow-readers: $(STAMP) ## 30 clients reading an export at 1 KB/s while another account works: its p50/p99/errors (~1 min)
+	$(BIN)/python bench/slow_readers.py
 
 clean: ## remove the virtualenv and caches (keeps .data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

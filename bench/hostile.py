@@ -4,11 +4,15 @@ the service process needs for it, and how fast /healthz answers meanwhile.
 Usage:  make hostile      (or: .venv/bin/python bench/hostile.py)
 It starts its own embedded PostgreSQL and the service (`python -m app serve`, one process), then
 sends each input in turn. Peak memory is the service process's peak RSS (VmHWM, reset before
-each input through /proc/<pid>/clear_refs) minus its RSS just before. Prints a Markdown table.
+each input through /proc/<pid>/clear_refs) minus its RSS just before; a workbook is read in a
+process of its own (forked from the service's fork server), whose peak RSS is the next column
+(sampled every 5 ms: "-" when no reader ran, or it ended before it was seen). Prints a Markdown
+table.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import statistics
 import sys
@@ -140,6 +144,31 @@ CASES = [
         "nul.csv",
         lambda: b"id,city\r\n" + b"1,Paris\r\n" * 1_000_000 + b"2,Ber\x00lin\r\n",
     ),
+    upload(
+        "sparse xlsx: cells at A1 and XFD1048576 (the whole grid)",
+        "xfd.xlsx",
+        lambda: hostile_files.sparse_xlsx("XFD1048576"),
+    ),
+    upload(
+        "sparse xlsx: cells at A1 and ALL20000 (20M cells)",
+        "all.xlsx",
+        lambda: hostile_files.sparse_xlsx("ALL20000"),
+    ),
+    upload(
+        "sparse xlsx: A1 and XFD1048576, <dimension> claiming A1:B2",
+        "liar.xlsx",
+        lambda: hostile_files.sparse_xlsx("XFD1048576", dimension="A1:B2"),
+    ),
+    upload(
+        "sparse xls: cells at A1 and IV65536 (the whole .xls grid)",
+        "iv.xls",
+        hostile_files.sparse_xls,
+    ),
+    upload(
+        "sparse xls: A1 and IV65536, DIMENSIONS claiming 2 cells",
+        "liar.xls",
+        lambda: hostile_files.sparse_xls(dimensions=(2, 1)),
+    ),
     upload("an .xlsx named .csv", "sheet.csv", lambda: files.xlsx_bytes({"S": [["a"], [1]]})),
     upload("a PDF named .xls", "report.xls", files.pdf_bytes),
     json_case(
@@ -184,6 +213,34 @@ class Poller:
                 time.sleep(0.02)
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            out += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return out
+
+
+@dataclass
+class ReaderSampler:
+    """The peak RSS (VmHWM) of the service's grandchildren while a case runs: the workbook
+    readers, forked from the service's fork server (sampled every 5 ms)."""
+
+    pid: int
+    peak: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for child in _children(self.pid):
+                for grandchild in _children(child):
+                    with contextlib.suppress(OSError, KeyError):
+                        self.peak = max(self.peak, rss(grandchild, "VmHWM"))
+            time.sleep(0.005)
+
+
 def rss(pid: int, field_name: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field_name + ":"):
@@ -208,11 +265,16 @@ def measure(svc: Service, case: Case) -> str:
     poller = Poller(f"{svc.base}/healthz")
     thread = threading.Thread(target=poller.run, daemon=True)
     thread.start()
+    sampler = ReaderSampler(pid)
+    sampling = threading.Thread(target=sampler.run, daemon=True)
+    sampling.start()
     t0 = time.perf_counter()
     r = svc.http.post(case.path, content=counted(), headers={"content-type": case.content_type})
     elapsed = time.perf_counter() - t0
     poller.stop.set()
+    sampler.stop.set()
     thread.join()
+    sampling.join()
     peak = rss(pid, "VmHWM") - before
     body = r.json()
     worst = max(poller.latencies) if poller.latencies else 0.0
@@ -220,8 +282,8 @@ def measure(svc: Service, case: Case) -> str:
     message = body.get("error", "")[:90].replace("|", "/")
     return (
         f"| {case.what} | {_kib(size)} | {r.status_code} {body.get('code', '')} | "
-        f"{elapsed:.2f} s | {_kib(max(peak, 0))} | {median * 1000:.0f} / {worst * 1000:.0f} ms "
-        f"| {message} |"
+        f"{elapsed:.2f} s | {_kib(max(peak, 0))} | {_kib(sampler.peak) if sampler.peak else '-'} "
+        f"| {median * 1000:.0f} / {worst * 1000:.0f} ms | {message} |"
     )
 
 
@@ -237,8 +299,8 @@ def main() -> None:
         svc = Service(url, work)
         svc.http.post("/data-items/", json={"data_name": "warm-up"})
         print(
-            "| input | sent | answer | time | peak memory | /healthz meanwhile (median / max) "
-            "| message |\n|---|---|---|---|---|---|---|"
+            "| input | sent | answer | time | peak memory | reader process peak "
+            "| /healthz meanwhile (median / max) | message |\n|---|---|---|---|---|---|---|---|"
         )
         for case in CASES:
             print(measure(svc, case), flush=True)

@@ -159,11 +159,14 @@ def _typed(v: str | None) -> Any:
 
 
 class Service:
-    def __init__(self, database_url: str, workdir: Path) -> None:
+    def __init__(
+        self, database_url: str, workdir: Path, settings: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k not in ("DATA_DIR",)}
         env.update(DATABASE_URL=database_url, PORT=str(self.port), LOG_LEVEL="WARNING")
+        env.update(settings or {})
         self.env = env
         self.log = (workdir / "service.log").open("ab")
         self.proc = subprocess.Popen(
@@ -182,14 +185,19 @@ class Service:
                 time.sleep(0.2)
         else:
             raise SystemExit("the service did not start; see " + self.log.name)
-        out = subprocess.run(
-            [sys.executable, "-m", "app", "accounts", "create", "bench", "--json"],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        self.key = json.loads(out.stdout)["api_key"]
+        self.key = self.new_key("bench")
         self.http = httpx.Client(
             base_url=f"{self.base}/api/v1", headers={"X-Api-Key": self.key}, timeout=None
         )
+
+    def new_key(self, account: str) -> str:
+        """The API key of a new account."""
+        out = subprocess.run(
+            [sys.executable, "-m", "app", "accounts", "create", account, "--json"],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        key: str = json.loads(out.stdout)["api_key"]
+        return key
 
     def upload(self, path: Path, **form: str) -> dict[str, Any]:
         with path.open("rb") as f:

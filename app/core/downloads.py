@@ -28,6 +28,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
@@ -36,7 +37,9 @@ from app.core.errors import RateLimited, ServiceUnavailable
 log = logging.getLogger("app.downloads")
 
 QUEUE_SECONDS = 15.0
-READ_CHUNK = 256 * 1024
+# What the response sends at once: a client must accept this much per DOWNLOAD_STALL_SECONDS
+# (32 KiB in 60 s: about 550 bytes a second) not to count as stalled.
+READ_CHUNK = 32 * 1024
 # Set when a download was cut off because its client stopped reading (see logging.py: uvicorn's
 # "returned without completing response" is then expected, not an error).
 stalled_download: ContextVar[bool] = ContextVar("stalled_download", default=False)
@@ -227,13 +230,17 @@ class DownloadResponse(StreamingResponse):
 
 async def download_response(
     budget: DownloadBudget,
+    session: AsyncSession,
     account_id: int,
     body: AsyncIterator[bytes],
     *,
     media_type: str,
     headers: dict[str, str],
 ) -> DownloadResponse:
-    """`body`, spooled (see the module docstring), as a response that cuts off stalled clients."""
+    """`body`, spooled (see the module docstring), as a response that cuts off stalled clients.
+    The request's own transaction ends first: a download waiting for its slot must not hold a
+    pooled connection meanwhile (30 waiting downloads emptied the pool)."""
+    await session.commit()
     spooled = await budget.spool(account_id, body)
     return DownloadResponse(
         spooled.chunks(),

@@ -244,6 +244,7 @@ async def download_reference_file(
         raise NotFound(f"Reference file {file_id} not found in data item {item.id}.")
     return await download_response(
         request.app.state.downloads,
+        session,
         account.id,
         stream_chunks(request.app.state.engine, ref.id, account.id),
         media_type=ref.content_type,

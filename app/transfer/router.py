@@ -113,6 +113,7 @@ async def export_rows(
     )
     return await download_response(
         request.app.state.downloads,
+        session,
         account.id,
         download.body,
         media_type=download.media_type,
@@ -163,11 +164,12 @@ async def copy_data_item(
     responses=errors(400, 401, 404),
 )
 async def export_bundle(
-    item: DataItemDep, account: AccountDep, request: Request
+    item: DataItemDep, account: AccountDep, session: SessionDep, request: Request
 ) -> StreamingResponse:
     download = service.bundle_download(request.app.state.engine, account, item)
     return await download_response(
         request.app.state.downloads,
+        session,
         account.id,
         download.body,
         media_type=download.media_type,

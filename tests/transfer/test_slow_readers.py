@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -177,3 +178,46 @@ async def test_a_statement_past_its_time_is_a_503_with_retry_after(database_url:
             r = await c.post(f"/data-items/{item}/rows/", json={"values": {str(field): "x"}})
             assert r.status_code == 201
         await asyncio.sleep(0)
+
+
+def test_downloads_waiting_for_a_slot_hold_no_connection(live: LiveServer) -> None:
+    """Every production slot is taken: further downloads wait in the queue, and must not keep
+    their request's pooled connection while they do (six did, and emptied a pool of three)."""
+    _, _, reader_key = live.new_account("Queued reader")
+    _, _, other_key = live.new_account("Bystander 2")
+    item = _item(live.url, reader_key)
+    slots = live.app.state.downloads._slots
+
+    async def take_all() -> None:
+        for _ in range(2):  # DOWNLOAD_CONCURRENCY of this server
+            await slots.acquire()
+
+    async def give_back() -> None:
+        for _ in range(2):
+            slots.release()
+
+    live.run(take_all())
+    results: list[int] = []
+
+    def download() -> None:
+        r = httpx.get(
+            f"{live.url}/api/v1/data-items/{item}/export/",
+            headers={"X-Api-Key": reader_key}, timeout=60,
+        )  # fmt: skip
+        results.append(r.status_code)
+
+    waiting = [threading.Thread(target=download) for _ in range(5)]
+    try:
+        for t in waiting:
+            t.start()
+        time.sleep(1)  # all five are in the queue
+        with httpx.Client(base_url=live.url, headers={"X-Api-Key": other_key}, timeout=30) as c:
+            for _ in range(5):
+                started = time.perf_counter()
+                assert c.get("/api/v1/data-items/").status_code == 200
+                assert time.perf_counter() - started < 1.5
+    finally:
+        live.run(give_back())
+        for t in waiting:
+            t.join(60)
+    assert results == [200] * 5
