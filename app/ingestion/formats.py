@@ -126,8 +126,9 @@ def check_xlsx(path: Path, limits: ReadLimits) -> None:
             if scanner is not None:
                 scanner.finish()
             if size != info.file_size:
+                least = "at least " if size > info.file_size else ""
                 raise FileFormatError(
-                    f"The workbook part '{info.filename}' inflates to {size:,} bytes but the "
+                    f"The workbook part '{info.filename}' inflates to {least}{size:,} bytes but the "
                     f"archive says {info.file_size:,}; refusing an inconsistent (possibly "
                     "crafted) .xlsx file.",
                     details=[{"member": info.filename, "declared": info.file_size}],
@@ -188,6 +189,8 @@ def _inflated_size(
                 if feed is not None and size <= cap:
                     feed(piece)
                 pending = inflater.unconsumed_tail
+                if size > info.file_size and size <= cap:
+                    return size  # already more than the archive says: refused as inconsistent
                 if size > cap:
                     raise FileLimitError(
                         f"The workbook expands to more than {MAX_UNCOMPRESSED >> 20:,} MiB (its "

@@ -40,11 +40,17 @@ def nul_near_the_end(rows: int = 1_000_000) -> bytes:
 CASES = [
     # (file name, content, fragment of the error, seconds allowed)
     ("bomb.xlsx", lambda: hostile_files.deflate_bomb_xlsx(3 * GiB), "would expand to 3,072 MiB", 2),
-    (
+    (  # refused once it inflates past what it claims, not after 1 GiB
         "lying-bomb.xlsx",
         lambda: hostile_files.deflate_bomb_xlsx(3 * GiB, claim=100_000),
-        "expands to more than 1,024 MiB",
-        10,
+        "inflates to at least",
+        3,
+    ),
+    (  # claims 600 MB (under the ratio limit), holds 3 GiB
+        "lying-big-bomb.xlsx",
+        lambda: hostile_files.deflate_bomb_xlsx(3 * GiB, claim=600_000_000),
+        "but the archive says 600,000,000",
+        20,
     ),
     (
         "lying-small.xlsx",
