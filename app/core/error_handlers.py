@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.core.errors import AppError, ErrorCode
 from app.core.jsonexact import ExactJSONResponse
 from app.core.middleware import error_envelope
-from app.core.routing import API_PREFIX
+from app.core.routing import API_PREFIX, allowed_methods
 
 log = logging.getLogger("app.error")
 
@@ -132,14 +132,10 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method the API documents for this path (Starlette names only the first route's)."""
-    path = get_route_path(request.scope)
-    methods: set[str] = set()
-    for template, operations in request.app.openapi().get("paths", {}).items():
-        pattern = "^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"
-        if re.match(pattern, path):
-            methods |= {m.upper() for m in operations if m.upper() in _HTTP_METHODS}
-    return ", ".join(sorted(methods))
+    """Every method routed for this path, by its most specific routes (a fixed segment outranks
+    a parameter: `/data-items/create-from-file/` allows POST, not the item route's methods)."""
+    methods = allowed_methods(request.app, get_route_path(request.scope))
+    return ", ".join(sorted(m for m in methods if m in _HTTP_METHODS))
 
 
 def make_http_error_handler(

@@ -4,21 +4,31 @@ The contract writes every API path with a trailing slash and requires the slash-
 too, without a redirect (a 307 on a POST breaks many clients). Routes are declared once, with the
 slash; `TrailingSlashMiddleware` adds the slash to a request path under the API prefix that lacks
 it, before routing. One mechanism for every route, and OpenAPI shows each path once.
+
+A fixed path segment outranks a parameter in the same place: `/data-items/create-from-file/` also
+matches `/data-items/{item_id}/`, and Starlette takes the first route that matches path *and*
+method, so `GET /data-items/create-from-file/` used to reach the item route (a 400 on `item_id`).
+`ApiRoute.matches` declines a path that a more specific route also matches, so the fixed route
+answers, with a 405 for a method it does not have; `allowed_methods` names the methods of the
+most specific routes only (the `Allow` header).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import anyio
 from fastapi import Request, Response
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 API_PREFIX = "/api/v1"
@@ -139,11 +149,105 @@ def json_depth(value: Any) -> int:
     return depth
 
 
+# ------------------------------------------------------------------ fixed segments first
+
+_PARAM = re.compile(r"^\{[^}]+\}$")
+
+
+def _segments(template: str) -> list[str | None]:
+    """A path template's segments, None for a parameter."""
+    return [None if _PARAM.match(s) else s for s in template.split("/")]
+
+
+def outranks(a: str, b: str) -> bool:
+    """Template `a` is more specific than `b`: the same number of segments and, at the first
+    segment where they differ, fixed text in `a` and a parameter in `b` (the usual rule of
+    routers that rank routes: `/items/new` before `/items/{id}`, `/a/b/{x}` before `/a/{y}/c`).
+    Only meaningful for a path both templates match."""
+    sa, sb = _segments(a), _segments(b)
+    if len(sa) != len(sb) or ":path}" in a or ":path}" in b:
+        return False
+    for x, y in zip(sa, sb, strict=True):
+        if x != y:
+            return x is not None and y is None
+    return False
+
+
+@dataclass
+class _Template:
+    path: str
+    regex: re.Pattern[str]
+    methods: set[str]
+    routes: list[object] = field(default_factory=list)
+    outranked_by: list[re.Pattern[str]] = field(default_factory=list)
+
+
+class _RouteTable:
+    """Every routed path template of an app (with its methods), and for each route the patterns
+    of the templates that outrank it. Built once per app, at its first request: routes are all
+    added while the app is created."""
+
+    def __init__(self, contexts: Iterable[Any]) -> None:
+        by_path: dict[str, _Template] = {}
+        for context in contexts:
+            path, regex, methods = (
+                getattr(context, "path_format", None),
+                getattr(context, "path_regex", None),
+                getattr(context, "methods", None),
+            )
+            if not path or regex is None or not methods:
+                continue  # mounts (static files) have no methods
+            entry = by_path.setdefault(path, _Template(path, regex, set()))
+            entry.methods |= set(methods)
+            entry.routes.append(context.original_route)
+        self.templates = list(by_path.values())
+        self._outranked_by: dict[int, list[re.Pattern[str]]] = {}
+        for entry in self.templates:
+            entry.outranked_by = [o.regex for o in self.templates if outranks(o.path, entry.path)]
+            for route in entry.routes:
+                self._outranked_by.setdefault(id(route), []).extend(entry.outranked_by)
+
+    def outranked(self, route: object, path: str) -> bool:
+        return any(regex.match(path) for regex in self._outranked_by.get(id(route), ()))
+
+    def allowed_methods(self, path: str) -> set[str]:
+        matching = [t for t in self.templates if t.regex.match(path)]
+        best = [t for t in matching if not any(outranks(o.path, t.path) for o in matching)]
+        return {m for t in best for m in t.methods}
+
+
+_TABLES: weakref.WeakKeyDictionary[Any, _RouteTable] = weakref.WeakKeyDictionary()
+
+
+def route_table(app: Any) -> _RouteTable:
+    table = _TABLES.get(app)
+    if table is None:
+        table = _TABLES[app] = _RouteTable(iter_route_contexts(app.routes))
+    return table
+
+
+def allowed_methods(app: Any, path: str) -> set[str]:
+    """The methods of the most specific routes that match `path` (for `Allow` on a 405)."""
+    return route_table(app).allowed_methods(path)
+
+
 class ApiRoute(APIRoute):
-    """Route class for every API route: decimal-exact JSON, and optional hooks (authentication)
-    that run before the body is read, so a missing key is a 401 even when the body is bad."""
+    """Route class for every API route: decimal-exact JSON, optional hooks (authentication)
+    that run before the body is read, so a missing key is a 401 even when the body is bad, and
+    fixed segments before parameters (see the module's docstring)."""
 
     before_body: tuple[Callable[[Request], Awaitable[None]], ...] = ()
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        app = scope.get("app")
+        if (
+            match is not Match.NONE
+            and app is not None
+            and route_table(app).outranked(self, get_route_path(scope))
+        ):
+            return Match.NONE, {}
+        return match, child_scope
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
