@@ -9,6 +9,13 @@ import fastexcel
 import polars as pl
 
 from app.core.digits import ascii_int
+from app.ingestion.cell_errors import (
+    SheetErrors,
+    XlsSheetCells,
+    clean_copy,
+    clean_xls,
+    clean_xlsx,
+)
 from app.ingestion.extent import check_xls
 from app.ingestion.formats import check_xlsx
 from app.ingestion.tables import (
@@ -25,15 +32,33 @@ def read_excel(
     path: Path, fmt: SourceFormat, sheet: str | int | None, limits: ReadLimits
 ) -> Parsed:
     """Read one sheet. Runs in the reader's own process (`isolation.read_excel_isolated`): the
-    extents are checked first, then calamine builds the sheet."""
+    extents are checked first, then calamine builds the sheet (from a copy without its error
+    cells when it has some)."""
+    clean = clean_copy(path, fmt)
+    try:
+        return _read_excel(path, fmt, sheet, limits, clean)
+    finally:
+        clean.unlink(missing_ok=True)
+
+
+def _read_excel(
+    path: Path, fmt: SourceFormat, sheet: str | int | None, limits: ReadLimits, clean: Path
+) -> Parsed:
     if fmt == "xlsx":
-        check_xlsx(path, limits)
+        xlsx_errors, xls_book = check_xlsx(path, limits), None
     else:
-        check_xls(path, limits)
+        xlsx_errors, xls_book = {}, check_xls(path, limits)
+    errors: SheetErrors | None = None
     try:
         reader = fastexcel.read_excel(str(path))
         names = list(reader.sheet_names)
         index = _sheet_index(names, sheet)
+        if names[index] in xlsx_errors:
+            errors = clean_xlsx(path, xlsx_errors[names[index]], clean)
+        elif xls_book is not None and xls_book.sheets.get(names[index], _NO_CELLS).errors:
+            errors = clean_xls(path, xls_book.stream, xls_book.sheets[names[index]], clean)
+        if errors is not None:
+            reader = fastexcel.read_excel(str(clean))
         loaded = reader.load_sheet(
             index, header_row=0, schema_sample_rows=None, n_rows=limits.max_rows + 1
         )
@@ -69,7 +94,34 @@ def read_excel(
         + (f" (the workbook has {len(names)} sheets)." if len(names) > 1 else ".")
     ]
     rows = pl.int_range(2, frame.height + 2, eager=True, dtype=pl.Int64)
-    return Parsed(headers, frame, rows, fmt, notes, sheet=names[index])
+    return Parsed(
+        headers,
+        frame,
+        rows,
+        fmt,
+        notes,
+        sheet=names[index],
+        cell_errors=_by_frame_column(errors, infos),
+    )
+
+
+def _by_frame_column(
+    errors: SheetErrors | None, infos: list[fastexcel.ColumnInfo]
+) -> dict[int, dict[str, int]]:
+    """The error cells below the header, per column of the frame (`absolute_index`: the
+    sheet's column; the frame starts at the first one with a value)."""
+    if errors is None:
+        return {}
+    columns = errors.by_column()
+    out: dict[int, dict[str, int]] = {}
+    for i, info in enumerate(infos):
+        found = columns.get(info.absolute_index)
+        if found:
+            out[i] = dict(found.most_common())
+    return out
+
+
+_NO_CELLS = XlsSheetCells()
 
 
 def _refuse_nul(frame: pl.DataFrame) -> None:

@@ -16,6 +16,10 @@ file. So the rectangle is measured first, from what the file says and from where
     LABELSST, FORMULA, MULRK, ...), in every sheet: calamine loads them all when it opens the
     file.
 
+On the way, error cells are spotted (``t="e"`` in .xlsx; BOOLERR and FORMULA records with an
+error result in .xls, with the first row that has a value): `cell_errors` reads such a sheet
+from a copy without them.
+
 Cells written without a reference are placed by the reader after the previous one; they cannot
 reach further than the file has cells, and the reader's own process has an address-space
 budget (`isolation.py`) for whatever a check like this cannot see.
@@ -29,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.ingestion.cell_errors import XlsSheetCells, has_error_cells
 from app.ingestion.tables import FileFormatError, FileLimitError, ReadLimits
 
 # Adaptive scans fall back to reading every reference after this many "new maximum" hits (a
@@ -104,7 +109,9 @@ class Extent:
                 f"The sheet '{sheet}' {says} down to row {rows:,}{at}; the limit "
                 f"is {limits.max_rows:,} data rows. Remove the stray cells far below the data, "
                 "or split the file.",
-                details=[{"sheet": sheet, "cell": self.row_at, "rows": rows, "limit": limits.max_rows}],
+                details=[
+                    {"sheet": sheet, "cell": self.row_at, "rows": rows, "limit": limits.max_rows}
+                ],
             )
         if cols > limits.max_columns:
             raise FileLimitError(
@@ -112,17 +119,26 @@ class Extent:
                 f"columns, at {self.column_at}); the limit is {limits.max_columns:,} columns. "
                 "Remove the stray cells far to the right of the data.",
                 details=[
-                    {"sheet": sheet, "cell": self.column_at, "columns": cols, "limit": limits.max_columns}
+                    {
+                        "sheet": sheet,
+                        "cell": self.column_at,
+                        "columns": cols,
+                        "limit": limits.max_columns,
+                    }
                 ],
             )
         if rows * cols > limits.max_cells:
-            at = self.row_at if self.row_at == self.column_at else f"{self.column_at}, {self.row_at}"
+            at = (
+                self.row_at if self.row_at == self.column_at else f"{self.column_at}, {self.row_at}"
+            )
             raise FileLimitError(
                 f"The sheet '{sheet}' {says} spanning {span} = {rows * cols:,} cells (at {at}), "
                 f"and the limit for a workbook sheet is {limits.max_cells:,} (EXCEL_MAX_CELLS: "
                 "the reader allocates the whole range). Remove stray cells far from the data, "
                 "or save the sheet as CSV.",
-                details=[{"sheet": sheet, "cell": at, "cells": rows * cols, "limit": limits.max_cells}],
+                details=[
+                    {"sheet": sheet, "cell": at, "cells": rows * cols, "limit": limits.max_cells}
+                ],
             )
 
 
@@ -136,6 +152,8 @@ class XlsxSheetScanner:
         self.sheet = sheet
         self.limits = limits
         self.extent = Extent()
+        self.has_errors = False  # an error cell (t="e"): `cell_errors` reads a copy without
+        self._single_quotes = False
         self._tail = b""
         self._first = True
         self._hits = 0
@@ -156,6 +174,9 @@ class XlsxSheetScanner:
         if self._first:
             self._first = False
             self._dimension(buf)
+            self._single_quotes = b"='" in buf  # attributes quoted so too?
+        if not self.has_errors:
+            self.has_errors = has_error_cells(buf, single_quotes=self._single_quotes)
         # Rows come in order: the chunk's last row element seeds the largest row, so that only
         # references beyond it (a stray cell, rows out of order) are looked at one by one.
         last = _ROW_ELEMENT.match(buf, max(buf.rfind(b"<row r="), 0))
@@ -274,13 +295,24 @@ _BOUNDSHEET = 0x0085
 # records that start with (row, column) of one cell
 _CELL_RECORDS = frozenset({0x0006, 0x00D6, 0x00FD, 0x0201, 0x0203, 0x0204, 0x0205, 0x027E})
 _MULTI_RECORDS = frozenset({0x00BD, 0x00BE})  # MULRK, MULBLANK: row, first col, ..., last col
+_FORMULA, _BOOLERR, _MULRK = 0x0006, 0x0205, 0x00BD
+# records of one cell with a value (NUMBER, LABEL, BOOLERR, RK, LABELSST, FORMULA): not BLANK
+_VALUE_RECORDS = frozenset({0x0006, 0x00FD, 0x0203, 0x0204, 0x0205, 0x027E})
 _U16x2 = struct.Struct("<HH")
 _U16 = struct.Struct("<H")
 
 
-def check_xls(path: Path, limits: ReadLimits) -> None:
+@dataclass
+class XlsBook:
+    """The workbook stream's name and, per worksheet, its error records and first value row."""
+
+    stream: str
+    sheets: dict[str, XlsSheetCells]
+
+
+def check_xls(path: Path, limits: ReadLimits) -> XlsBook:
     """Every worksheet's DIMENSIONS and cell positions against the limits (the reader builds
-    every sheet when it opens the file)."""
+    every sheet when it opens the file); on the way, the error cells of each sheet."""
     import olefile
 
     try:
@@ -294,15 +326,18 @@ def check_xls(path: Path, limits: ReadLimits) -> None:
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise FileFormatError(f"The .xls workbook is damaged: {first}") from None
-    for name, extent, declared in _xls_sheets(data):
+    sheets: dict[str, XlsSheetCells] = {}
+    for name, extent, declared, cells in _xls_sheets(data):
         declared.check(name, limits, declared=True)
         extent.check(name, limits)
+        sheets.setdefault(name, cells)
+    return XlsBook(stream, sheets)
 
 
-def _xls_sheets(data: bytes) -> list[tuple[str, Extent, Extent]]:
+def _xls_sheets(data: bytes) -> list[tuple[str, Extent, Extent, XlsSheetCells]]:
     names: dict[int, str] = {}  # BOF offset -> sheet name (from BOUNDSHEET)
-    sheets: list[tuple[str, Extent, Extent]] = []
-    current: tuple[str, Extent, Extent] | None = None
+    sheets: list[tuple[str, Extent, Extent, XlsSheetCells]] = []
+    current: tuple[str, Extent, Extent, XlsSheetCells] | None = None
     pos, end, unpack, u16 = 0, len(data), _U16x2.unpack_from, _U16.unpack_from
     while pos + 4 <= end:
         start = pos
@@ -312,15 +347,24 @@ def _xls_sheets(data: bytes) -> list[tuple[str, Extent, Extent]]:
         if current is not None and rtype in _CELL_RECORDS and size >= 4:
             row, col = unpack(data, body)
             current[1].include(row + 1, col + 1, f"{column_letters(col + 1)}{row + 1}")
+            if rtype in _VALUE_RECORDS:
+                code = _error_code(data, rtype, body, size)
+                if code is None:
+                    current[3].saw_value(row)
+                else:
+                    current[3].errors.append((start, row, col, code))
         elif current is not None and rtype in _MULTI_RECORDS and size >= 6:
             row = u16(data, body)[0]
             col = u16(data, body + size - 2)[0]
             current[1].include(row + 1, col + 1, f"{column_letters(col + 1)}{row + 1}")
+            if rtype == _MULRK:
+                current[3].saw_value(row)
         elif rtype == _BOF and size >= 4:
             kind = u16(data, body + 2)[0]
             current = None
             if kind == _WORKSHEET:
-                current = (names.get(start, f"sheet {len(sheets) + 1}"), Extent(), Extent())
+                name = names.get(start, f"sheet {len(sheets) + 1}")
+                current = (name, Extent(), Extent(), XlsSheetCells())
                 sheets.append(current)
         elif rtype == _EOF:
             current = None
@@ -341,6 +385,17 @@ def _xls_sheets(data: bytes) -> list[tuple[str, Extent, Extent]]:
             if last:
                 current[1].include(row + 1, 0, f"row {row + 1}")
     return sheets
+
+
+def _error_code(data: bytes, rtype: int, body: int, size: int) -> int | None:
+    """The error code of a BOOLERR record holding an error, or of a FORMULA record whose
+    cached result is one; None for any other value."""
+    if rtype == _BOOLERR and size >= 8 and data[body + 7] == 1:
+        return data[body + 6]
+    result = data[body + 6 : body + 14] if rtype == _FORMULA and size >= 20 else b""
+    if result[:1] == b"\x02" and result[6:] == b"\xff\xff":
+        return result[2]
+    return None
 
 
 def _xls_sheet_name(raw: bytes) -> str:

@@ -104,18 +104,19 @@ def _zip_names(path: Path) -> list[str] | None:
         return None
 
 
-def check_xlsx(path: Path, limits: ReadLimits) -> None:
+def check_xlsx(path: Path, limits: ReadLimits) -> dict[str, str]:
     """Refuse archives that would inflate beyond 1 GiB or members compressed > 200x: first by
     the sizes the archive declares, then by inflating every member, which must come to exactly
     its declared size (see `_inflated_size`). Worksheet parts are measured as they inflate
     (`extent.XlsxSheetScanner`): a sheet reaching past the limits is refused before any reader
-    allocates its range."""
+    allocates its range. Returns the sheets that have error cells: name -> worksheet part."""
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
         _check_sizes(infos)
         names = [i.filename for i in infos]
         sheets = worksheet_parts(lambda n: _small_member(zf, n), names)
     total = 0
+    with_errors: dict[str, str] = {}
     with open(path, "rb") as f:
         for info in infos:
             sheet = sheets.get(info.filename)
@@ -125,6 +126,8 @@ def check_xlsx(path: Path, limits: ReadLimits) -> None:
             )
             if scanner is not None:
                 scanner.finish()
+                if scanner.has_errors:
+                    with_errors.setdefault(scanner.sheet, info.filename)
             if size != info.file_size:
                 least = "at least " if size > info.file_size else ""
                 raise FileFormatError(
@@ -134,6 +137,7 @@ def check_xlsx(path: Path, limits: ReadLimits) -> None:
                     details=[{"member": info.filename, "declared": info.file_size}],
                 )
             total += size
+    return with_errors
 
 
 def _small_member(zf: zipfile.ZipFile, name: str) -> bytes | None:

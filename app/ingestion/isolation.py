@@ -24,6 +24,7 @@ from typing import Any
 
 import polars as pl
 
+from app.ingestion.cell_errors import clean_copy
 from app.ingestion.tables import (
     FileFormatError,
     FileLimitError,
@@ -74,7 +75,7 @@ def read_excel_isolated(
         if message[0] == "error":
             _, limit, text, details = message
             raise (FileLimitError if limit else FileFormatError)(text, details=details)
-        _, headers, notes, sheet_name = message
+        _, headers, notes, sheet_name, cell_errors = message
         frame = pl.read_ipc(out)
     finally:
         receive.close()
@@ -82,8 +83,9 @@ def read_excel_isolated(
             child.kill()
             child.join(5)
         out.unlink(missing_ok=True)
+        clean_copy(path, fmt).unlink(missing_ok=True)  # (left behind by a killed child)
     rows = pl.int_range(2, frame.height + 2, eager=True, dtype=pl.Int64)
-    return Parsed(headers, frame, rows, fmt, notes, sheet=sheet_name)
+    return Parsed(headers, frame, rows, fmt, notes, sheet=sheet_name, cell_errors=cell_errors)
 
 
 def _receive(
@@ -166,6 +168,6 @@ def _child(
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         send.send(("error", False, f"The .{fmt} workbook could not be read: {first}", []))
     else:
-        send.send(("ok", parsed.headers, parsed.notes, parsed.sheet))
+        send.send(("ok", parsed.headers, parsed.notes, parsed.sheet, parsed.cell_errors))
     finally:
         send.close()

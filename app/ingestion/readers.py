@@ -22,10 +22,13 @@ CSV layout
     an error.
 Excel
     Read with fastexcel (calamine), types inferred from *all* rows: numbers -> Float64 (Int64
-    for .xls integers), booleans -> Boolean, dates -> Datetime, error cells (``#N/A``) -> null;
-    a column mixing types comes out as String (numbers as their shortest text, dates as
-    ``2020-01-01 00:00:00``). Time-of-day cells become ``HH:MM:SS`` text. Rows count from the
-    first non-empty row of the sheet (fastexcel does not expose the sheet's origin).
+    for .xls integers), booleans -> Boolean, dates -> Datetime; a column mixing types comes out
+    as String (numbers as their shortest text, dates as ``2020-01-01 00:00:00``). Time-of-day
+    cells become ``HH:MM:SS`` text. Error cells (``#DIV/0!``, ``#N/A``, ``#NAME?``,
+    ``#SPILL!``, ...; constants or formula results) are empty cells that do not count against
+    the column's type: the sheet is read from a copy without them (``cell_errors``), and the
+    notes count them per column. Rows count from the first non-empty row of the sheet
+    (fastexcel does not expose the sheet's origin).
 Labels
     Trimmed header cells; a blank one becomes ``Column N`` (N = 1-based position); duplicates
     (case-insensitive) get `` (2)``, `` (3)``; generated names never take a real header's name.
@@ -92,6 +95,9 @@ def _finish(parsed: Parsed, limits: ReadLimits) -> RawTable:
     keep = [
         i for i, c in enumerate(frame.columns) if headers[i].strip() or not _blank_column(frame[c])
     ]
+    cell_errors = {
+        new: parsed.cell_errors[old] for new, old in enumerate(keep) if old in parsed.cell_errors
+    }
     if len(keep) < frame.width:
         dropped = frame.width - len(keep)
         notes.append(
@@ -102,16 +108,28 @@ def _finish(parsed: Parsed, limits: ReadLimits) -> RawTable:
     frame = frame.rename({c: f"c{i}" for i, c in enumerate(frame.columns)})
     labels, label_notes = make_labels(headers)
     _check_cell_lengths(frame, rows, labels, limits)
+    error_notes = [_error_note(labels[i], found) for i, found in sorted(cell_errors.items())]
     return RawTable(
         labels=labels,
         headers=headers,
         frame=frame,
         row_numbers=rows.alias("row"),
         source_format=parsed.source_format,
-        notes=[*notes, *label_notes],
+        notes=[*notes, *label_notes, *error_notes],
         encoding=parsed.encoding,
         delimiter=parsed.delimiter,
         sheet=parsed.sheet,
+        cell_errors=cell_errors,
+    )
+
+
+def _error_note(label: str, found: dict[str, int]) -> str:
+    """The note on a column's error cells, the most frequent error first: "Column 'Ratio':
+    3 error cells (#DIV/0!, #NAME?) read as empty."."""
+    n = sum(found.values())
+    return (
+        f"Column {label!r}: {n:,} error cell{'s' if n > 1 else ''} ({', '.join(found)}) "
+        "read as empty."
     )
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import polars as pl
@@ -48,6 +48,8 @@ class Parsed:
     encoding: str | None = None
     delimiter: str | None = None
     sheet: str | None = None
+    # workbooks: error cells read as empty, per frame column index: {"#DIV/0!": 2, ...}
+    cell_errors: dict[int, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)

@@ -12,10 +12,13 @@ import io
 import struct
 import zipfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import openpyxl
+import xlsxwriter
 import xlwt
+from xlwt import BIFFRecords
 
 Cell = object
 Rows = Sequence[Sequence[Cell]]
@@ -151,32 +154,119 @@ def lying_size_xlsx(claimed: int = 3 << 30) -> bytes:
 # ----------------------------------------------------------------------------- Excel
 
 
+class ExcelError(str):
+    """An error cell as a constant (``#DIV/0!``, ``#SPILL!``, ...): openpyxl writes it as
+    ``<c t="e"><v>#SPILL!</v></c>``, xlwt as a BOOLERR record."""
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A formula cell and the result saved with it (``=1/0`` and ``#DIV/0!``): XlsxWriter
+    writes ``<c t="e"><f>1/0</f><v>#DIV/0!</v></c>``, xlwt a FORMULA record whose cached
+    result is that error."""
+
+    formula: str
+    result: str | float  # an error (xlwt: only an error)
+
+
+XLS_ERROR_CODES = {
+    "#NULL!": 0x00,
+    "#DIV/0!": 0x07,
+    "#VALUE!": 0x0F,
+    "#REF!": 0x17,
+    "#NAME?": 0x1D,
+    "#NUM!": 0x24,
+    "#N/A": 0x2A,
+    "#GETTING_DATA": 0x2B,
+}
+
+
 def xlsx_bytes(sheets: dict[str, Rows]) -> bytes:
     """A workbook written by openpyxl; cells keep their Python types (numbers, bools,
-    dates, datetimes, strings; ``"#N/A"`` becomes an error cell)."""
+    dates, datetimes, strings; ``"#N/A"`` and the other classic error texts become error
+    cells, as does any `ExcelError`)."""
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
     for title, rows in sheets.items():
         ws = wb.create_sheet(title)
         for row in rows:
             ws.append(list(row))
+            for cell, value in zip(ws[ws.max_row], row, strict=False):
+                if isinstance(value, ExcelError):
+                    cell.data_type = "e"  # (openpyxl only knows the classic seven)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
 
 
+def xlsx_formulas_bytes(sheets: dict[str, Rows]) -> bytes:
+    """A workbook written by XlsxWriter, with `Formula` cells saved with their results (as
+    Excel saves them); other cells as XlsxWriter writes Python values."""
+    buf = io.BytesIO()
+    book = xlsxwriter.Workbook(buf, {"in_memory": True})
+    dates = book.add_format({"num_format": "yyyy-mm-dd"})
+    for title, rows in sheets.items():
+        ws = book.add_worksheet(title)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                if isinstance(value, Formula):
+                    ws.write_formula(r, c, value.formula, None, value.result)
+                elif isinstance(value, dt.date):
+                    ws.write_datetime(r, c, value, dates)
+                elif value is not None:
+                    ws.write(r, c, value)
+    book.close()
+    return buf.getvalue()
+
+
+class _XlsErrorCell:
+    """An xlwt cell writing a BOOLERR record with an error (xlwt's own map lacks
+    ``#GETTING_DATA`` and mislabels ``#VALUE!``)."""
+
+    def __init__(self, row: int, col: int, xf: int, code: int) -> None:
+        self.row, self.col, self.xf, self.code = row, col, xf, code
+
+    def get_biff_data(self) -> bytes:
+        return bytes(BIFFRecords.BoolErrRecord(self.row, self.col, self.xf, self.code, 1).get())
+
+
+class _XlsErrorFormulaCell:
+    """An xlwt cell writing a FORMULA record whose cached result is an error (xlwt itself
+    always saves an empty result)."""
+
+    def __init__(self, row: int, col: int, xf: int, code: int, formula: str) -> None:
+        self.row, self.col, self.xf, self.code = row, col, xf, code
+        self.rpn = xlwt.Formula(formula).rpn()
+
+    def get_biff_data(self) -> bytes:
+        result = bytes([2, 0, self.code, 0, 0, 0, 0xFF, 0xFF])
+        body = struct.pack("<3H", self.row, self.col, self.xf) + result + b"\0" * 6 + self.rpn
+        return struct.pack("<2H", 0x0006, len(body)) + body
+
+
 def xls_bytes(sheets: dict[str, Rows]) -> bytes:
-    """A legacy .xls written by xlwt; dates and datetimes get date formats."""
+    """A legacy .xls written by xlwt; dates and datetimes get date formats; `ExcelError`
+    cells are BOOLERR records, `Formula` cells FORMULA records with an error result."""
     book = xlwt.Workbook()
     date_style = xlwt.easyxf(num_format_str="YYYY-MM-DD")
     datetime_style = xlwt.easyxf(num_format_str="YYYY-MM-DD HH:MM:SS")
     for title, rows in sheets.items():
-        sheet = book.add_sheet(title)
+        sheet = book.add_sheet(title, cell_overwrite_ok=True)
         for r, row in enumerate(rows):
             for c, value in enumerate(row):
                 if value is None:
                     continue
-                if isinstance(value, dt.datetime):
+                if isinstance(value, (ExcelError, Formula)):
+                    sheet.write(r, c, 0)  # (sizes the row and the sheet's dimensions)
+                    xf = 15  # the default cell format
+                    text = str(value if isinstance(value, ExcelError) else value.result)
+                    cell = (
+                        _XlsErrorCell(r, c, xf, XLS_ERROR_CODES[text])
+                        if isinstance(value, ExcelError)
+                        else _XlsErrorFormulaCell(r, c, xf, XLS_ERROR_CODES[text], value.formula)
+                    )
+                    sheet.row(r).insert_cell(c, cell)
+                elif isinstance(value, dt.datetime):
                     sheet.write(r, c, value, datetime_style)
                 elif isinstance(value, dt.date):
                     sheet.write(r, c, value, date_style)
