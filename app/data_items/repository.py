@@ -16,15 +16,33 @@ class DataItemRepository:
     def _scoped(self) -> Select[DataItem]:
         return select(DataItem).where(DataItem.account_id == self.account_id)
 
-    async def list_with_field_counts(self) -> list[tuple[DataItem, int]]:
+    async def list_with_field_counts(
+        self, *, offset: int, limit: int
+    ) -> tuple[list[tuple[DataItem, int]], int]:
+        """One page of the account's items in id order, each with its field count, and how many
+        items the account has (counted in the same statement, so page and total agree)."""
+        page = (
+            select(DataItem.id, func.count().over().label("total"))
+            .where(DataItem.account_id == self.account_id)
+            .order_by(DataItem.id)
+            .offset(offset)
+            .limit(limit)
+            .subquery()
+        )
         field_count = (
             select(func.count(Field.id))
             .where(Field.data_item_id == DataItem.id)
             .correlate(DataItem)
             .scalar_subquery()
         )
-        stmt = self._scoped().add_columns(field_count).order_by(DataItem.id)
-        return [(item, int(count)) for item, count in (await self.session.execute(stmt)).all()]
+        stmt = (
+            select(DataItem, field_count, page.c.total)
+            .join(page, page.c.id == DataItem.id)
+            .order_by(DataItem.id)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        total = int(rows[0][2]) if rows else (await self.count() if offset else 0)
+        return [(item, int(count)) for item, count, _ in rows], total
 
     async def get(self, item_id: int, *, for_update: bool = False) -> DataItem | None:
         stmt = self._scoped().where(DataItem.id == item_id)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
 
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.core.db import SessionDep, after_commit
@@ -15,9 +17,32 @@ from app.data_items.schemas import DataItemCreate, DataItemList, DataItemRead, D
 router = APIRouter(prefix="/data-items", tags=["data-items"], route_class=AuthenticatedRoute)
 
 
-@router.get("/", response_model=DataItemList, summary="List your data items", responses=errors(401))
-async def list_data_items(session: SessionDep, account: AccountDep) -> DataItemList:
-    return DataItemList(data_items=await service.list_items(session, account))
+@router.get(
+    "/",
+    response_model=DataItemList,
+    summary="List your data items, a page at a time",
+    description=(
+        "In id order (oldest first). `offset` (default 0) and `limit` (1 to "
+        f"{service.MAX_LIST_LIMIT:,}; default {service.MAX_LIST_LIMIT:,}, the most one page "
+        "holds) page the list; `total` counts all your items, so `total > offset + "
+        "len(data_items)` means there are more: ask again with a higher `offset`."
+    ),
+    responses=errors(400, 401),
+)
+async def list_data_items(
+    session: SessionDep,
+    account: AccountDep,
+    offset: Annotated[int, Query(ge=0, le=2**31, description="Items to skip.")] = 0,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=service.MAX_LIST_LIMIT,
+            description=f"Items per page, 1 to {service.MAX_LIST_LIMIT:,} (the default).",
+        ),
+    ] = service.MAX_LIST_LIMIT,
+) -> DataItemList:
+    return await service.list_items(session, account, offset=offset, limit=limit)
 
 
 @router.post(

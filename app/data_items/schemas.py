@@ -85,6 +85,9 @@ class DataItemListEntry(Schema):
 
 
 class DataItemList(Schema):
+    total: int = Field(examples=[1], description="How many data items you have in all.")
+    offset: int = Field(examples=[0])
+    limit: int = Field(examples=[1000])
     data_items: list[DataItemListEntry]
 
 

@@ -9,6 +9,7 @@ from app.core.db import long_statements
 from app.data_items.repository import DataItemRepository
 from app.data_items.schemas import (
     DataItemCreate,
+    DataItemList,
     DataItemListEntry,
     DataItemRead,
     DataItemUpdate,
@@ -21,22 +22,33 @@ from app.rows import partitions
 from app.webhooks import service as webhooks_service
 from app.webhooks.schemas import WebhookEvent
 
+# The most items one page of GET /data-items/ holds, and its size when no `limit` is given: an
+# account with more sees `total` above what came back and pages on with `offset`.
+MAX_LIST_LIMIT = 1000
+
 
 async def list_items(
-    session: AsyncSession, account: AuthenticatedAccount
-) -> list[DataItemListEntry]:
-    rows = await DataItemRepository(session, account.id).list_with_field_counts()
-    return [
-        DataItemListEntry(
-            id=item.id,
-            data_name=item.data_name,
-            data_description=item.data_description,
-            field_count=count,
-            created_at=item.created_at,
-            updated_at=item.updated_at,
-        )
-        for item, count in rows
-    ]
+    session: AsyncSession, account: AuthenticatedAccount, *, offset: int, limit: int
+) -> DataItemList:
+    rows, total = await DataItemRepository(session, account.id).list_with_field_counts(
+        offset=offset, limit=limit
+    )
+    return DataItemList(
+        total=total,
+        offset=offset,
+        limit=limit,
+        data_items=[
+            DataItemListEntry(
+                id=item.id,
+                data_name=item.data_name,
+                data_description=item.data_description,
+                field_count=count,
+                created_at=item.created_at,
+                updated_at=item.updated_at,
+            )
+            for item, count in rows
+        ],
+    )
 
 
 async def create_item(

@@ -6,6 +6,8 @@ import re
 from datetime import datetime
 
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
 
 from tests.conftest import Caller
 from tests.helpers import assert_error, create_item
@@ -219,3 +221,75 @@ class TestTenancy:
         )
         assert (await intruder.client.get("/data-items/")).json()["data_items"] == []
         assert (await api.client.get(path)).json() == item
+
+
+class TestListPaging:
+    """`offset`, `limit` and `total` as on rows; a cap of 1,000 per page (issue 14, point 9)."""
+
+    async def test_offset_limit_and_total(self, api: Caller, intruder: Caller) -> None:
+        ids = [(await create_item(api.client, f"Item {i}"))["id"] for i in range(5)]
+        await create_item(intruder.client, "Not yours")
+        r = await api.client.get("/data-items/", params={"offset": 1, "limit": 2})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["total"], body["offset"], body["limit"]) == (5, 1, 2)
+        assert [e["id"] for e in body["data_items"]] == ids[1:3]
+        assert set(body["data_items"][0]) == {
+            "id", "data_name", "data_description", "field_count", "created_at", "updated_at",
+        }  # fmt: skip
+        last = (await api.client.get("/data-items", params={"offset": 4, "limit": 2})).json()
+        assert [e["id"] for e in last["data_items"]] == ids[4:]
+        past = (await api.client.get("/data-items/", params={"offset": 10})).json()
+        assert past == {"total": 5, "offset": 10, "limit": 1000, "data_items": []}
+
+    async def test_without_paging_parameters_the_answer_keeps_its_shape(self, api: Caller) -> None:
+        a = await create_item(api.client, "A")
+        body = (await api.client.get("/data-items/")).json()
+        assert body["total"] == 1 and body["offset"] == 0 and body["limit"] == 1000
+        assert [(e["id"], e["data_name"]) for e in body["data_items"]] == [(a["id"], "A")]
+
+    @pytest.mark.parametrize(
+        ("params", "field"),
+        [
+            ({"limit": 0}, "limit"),
+            ({"limit": 1001}, "limit"),
+            ({"offset": -1}, "offset"),
+            ({"offset": "x"}, "offset"),
+            ({"limit": "1.5"}, "limit"),
+            ({"offset": 2**63}, "offset"),
+        ],
+    )
+    async def test_bad_paging_is_400_naming_the_parameter(
+        self, api: Caller, params: dict[str, object], field: str
+    ) -> None:
+        body = assert_error(
+            await api.client.get("/data-items/", params=params),  # type: ignore[arg-type]
+            400,
+            "VALIDATION_ERROR",
+        )
+        assert body["error"].startswith(f"Invalid request: {field}:"), body
+
+    async def test_without_a_limit_at_most_1000_come_and_total_says_there_are_more(
+        self, api: Caller, app: FastAPI
+    ) -> None:
+        async with app.state.sessionmaker() as session, session.begin():
+            await session.execute(
+                text(
+                    "INSERT INTO data_items (account_id, data_name) "
+                    "SELECT :account, 'Item ' || n FROM generate_series(1, 1001) AS n"
+                ),
+                {"account": api.account_id},
+            )
+        try:
+            body = (await api.client.get("/data-items/")).json()
+            assert (body["total"], body["offset"], body["limit"]) == (1001, 0, 1000)
+            assert len(body["data_items"]) == 1000
+            assert body["data_items"][0]["data_name"] == "Item 1"
+            rest = (await api.client.get("/data-items/", params={"offset": 1000})).json()
+            assert [e["data_name"] for e in rest["data_items"]] == ["Item 1001"]
+        finally:  # items made without partitions: none may outlive the test
+            async with app.state.sessionmaker() as session, session.begin():
+                await session.execute(
+                    text("DELETE FROM data_items WHERE account_id = :account"),
+                    {"account": api.account_id},
+                )
