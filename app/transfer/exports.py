@@ -8,6 +8,12 @@ way (outside quoted fields only). Cells are the stored values as text: decimals 
 canonical form, dates `YYYY-MM-DD[THH:MM:SS[.ffffff]]`, booleans `true`/`false`, empty cells
 empty. The header row is written here (labels can be longer than SQL identifiers).
 
+With `escape_formulas`, a char or text cell (and a label) that starts with `=`, `+`, `-`, `@`,
+tab or CR, which a spreadsheet would run as a formula, gets a `'` in front: a CASE on the cell's
+first character inside the same `COPY`, so the export stays PostgreSQL's. Without it the SELECT
+is exactly the plain one. Decimals, dates and booleans are never escaped: `-5` in a decimal field
+is a number to a spreadsheet, not a formula, and the others never start with those characters.
+
 JSON is an array of row objects keyed by field label, in field order, every label present (null
 where empty); each object is rendered by PostgreSQL from the stored document, so numbers are the
 stored exact values.
@@ -171,26 +177,54 @@ class CrlfRecords:
         return b'"'.join(parts)
 
 
+# What a spreadsheet takes for the start of a formula (OWASP, "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_CODES = ", ".join(str(ord(c)) for c in FORMULA_STARTS)
+ESCAPED_TYPES = frozenset({"char", "text"})
+
+
+def escape_formula(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def header_line(labels: Sequence[str]) -> bytes:
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerow(labels)
     return out.getvalue().encode("utf-8")
 
 
-def _cells(fields: Sequence[FieldInfo]) -> str:
-    return ", ".join(f"(\"values\"->>'{int(f.id)}')" for f in fields)
+def _cell(f: FieldInfo, *, escape_formulas: bool) -> str:
+    cell = f"(\"values\"->>'{int(f.id)}')"
+    if escape_formulas and f.field_type in ESCAPED_TYPES:
+        # ascii(): the first character's code point (0 for '', NULL for NULL: left as it is)
+        return f"CASE WHEN ascii({cell}) IN ({_FORMULA_CODES}) THEN '''' || {cell} ELSE {cell} END"
+    return cell
+
+
+def _cells(fields: Sequence[FieldInfo], *, escape_formulas: bool = False) -> str:
+    return ", ".join(_cell(f, escape_formulas=escape_formulas) for f in fields)
 
 
 async def csv_body(
-    engine: AsyncEngine, account_id: int, item_id: int, selection: Selection, *, bom: bool
+    engine: AsyncEngine,
+    account_id: int,
+    item_id: int,
+    selection: Selection,
+    *,
+    bom: bool,
+    escape_formulas: bool = False,
 ) -> AsyncGenerator[bytes, None]:
     async with open_snapshot(engine, account_id, item_id) as (reader, _, fields):
         if not fields:  # no columns: a CSV cannot hold rows of nothing
             yield UTF8_BOM if bom else b""
             return
-        yield (UTF8_BOM if bom else b"") + header_line([f.field_label for f in fields])
+        labels = [f.field_label for f in fields]
+        if escape_formulas:
+            labels = [escape_formula(label) for label in labels]
+        yield (UTF8_BOM if bom else b"") + header_line(labels)
         records = CrlfRecords()
-        async with aclosing(reader.copy_csv(_cells(fields), selection)) as chunks:
+        cells = _cells(fields, escape_formulas=escape_formulas)
+        async with aclosing(reader.copy_csv(cells, selection)) as chunks:
             async for chunk in chunks:
                 yield records.feed(chunk)
 

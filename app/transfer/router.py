@@ -33,9 +33,14 @@ item (`Content-Disposition`, with an RFC 5987 `filename*` for non-ASCII names).
   expect; `bom=true` adds one for Excel, which otherwise reads UTF-8 as a legacy code page),
   RFC 4180 (comma, CRLF, quotes only where needed). Cells are the stored values as text:
   exact decimals in canonical form (`45200.5`, `12345678901234567890`), dates
-  `YYYY-MM-DD[THH:MM:SS[.ffffff]]`, `true`/`false`, empty cells empty. Values are written as
-  they are: a cell starting with `=` is not escaped (use xlsx, whose text cells are never
-  formulas, to open exports of untrusted data in a spreadsheet).
+  `YYYY-MM-DD[THH:MM:SS[.ffffff]]`, `true`/`false`, empty cells empty.
+  `escape_formulas=true` puts `'` before every char or text cell, and label, that starts with
+  `=`, `+`, `-`, `@`, tab or CR, so a spreadsheet shows `=HYPERLINK(…)` instead of running it.
+  It is on by default with `bom=true` (a file meant for Excel) and off otherwise, so the plain
+  export is the stored text and round-trips exactly. Decimals, dates and booleans are never
+  escaped (`-5` in a decimal field is a number to a spreadsheet, not a formula); the price is
+  that escaped text reads back with its `'` (`'-5`, `'+44 20 7946 0000` in a char field) in
+  programs and in `create-from-file`. xlsx text cells are never formulas.
 - **xlsx**: one sheet, header row frozen. Decimals are numbers when Excel holds them exactly
   (15 significant digits at most), text otherwise; dates are Excel dates (a column Excel cannot
   give back exactly, with dates before 1900-03-01, sub-millisecond times or an explicit
@@ -96,6 +101,16 @@ async def export_rows(
     bom: Annotated[
         bool, Query(description="csv only: start with a UTF-8 byte order mark (for Excel).")
     ] = False,
+    escape_formulas: Annotated[
+        bool | None,
+        Query(
+            description=(
+                "csv only: put `'` before a char or text cell (or a label) that starts with "
+                "`=`, `+`, `-`, `@`, tab or CR, so a spreadsheet shows it instead of running "
+                "it. Default: on with `bom=true` (an export for Excel), off otherwise."
+            )
+        ),
+    ] = None,
 ) -> StreamingResponse:
     download = await service.export_rows(
         session,
@@ -108,6 +123,7 @@ async def export_rows(
         filter_json=filter_json,
         sort=sort,
         bom=bom,
+        escape_formulas=escape_formulas,
         workdir=spool_dir(request.app.state.settings),
         xlsx_slots=_xlsx_slots(request),
     )

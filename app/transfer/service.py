@@ -58,6 +58,7 @@ async def export_rows(
     filter_json: str | None,
     sort: str | None,
     bom: bool,
+    escape_formulas: bool | None = None,
     workdir: Path,
     xlsx_slots: anyio.CapacityLimiter,
 ) -> Download:
@@ -75,7 +76,14 @@ async def export_rows(
     if export_format is ExportFormat.JSON:
         body = exports.json_body(engine, account.id, item.id, selection)
     else:
-        body = exports.csv_body(engine, account.id, item.id, selection, bom=bom)
+        body = exports.csv_body(
+            engine,
+            account.id,
+            item.id,
+            selection,
+            bom=bom,
+            escape_formulas=bom if escape_formulas is None else escape_formulas,
+        )
     return Download(body, media_type, _headers(filename))
 
 
