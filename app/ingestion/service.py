@@ -107,9 +107,11 @@ class Column:
     plan: ColumnPlan
     new_field: bool = True  # False: an append into an existing field (statistics: increments)
     stats: ColumnStats = field(init=False)
+    required: bool = field(init=False)  # every row must give the field a value
 
     def __post_init__(self) -> None:
         self.stats = ColumnStats(FieldType(self.target.field_type), counts=self.new_field)
+        self.required = bool(self.target.field_required)
 
 
 @dataclass
@@ -150,6 +152,12 @@ def _convert_chunk(
                         }
                     )
             continue
+        if column.required:
+            empty = converted.fragments.is_null()
+            if empty.any():
+                bad_rows = True
+                _required_problems(table, column, start, stop, empty, result)
+                continue
         if not bad_rows:
             column.stats.add(converted.display)
             if (
@@ -166,6 +174,27 @@ def _convert_chunk(
     )
     values: list[str] = documents.to_list()
     return values
+
+
+def _required_problems(
+    table: RawTable, column: Column, start: int, stop: int, empty: pl.Series, result: WriteResult
+) -> None:
+    """The rows of [start, stop) that would leave the column's required field empty."""
+    idx = empty.arg_true()
+    result.problem_count += idx.len()
+    room = MAX_REPORTED_PROBLEMS - len(result.problems)
+    if room <= 0:
+        return
+    numbers = table.row_numbers.slice(start, stop - start).gather(idx.head(room))
+    for number in numbers.to_list():
+        result.problems.append(
+            {
+                "row": number,
+                "column": column.header,
+                "field": column.target.field_label,
+                "message": f"is empty, and field {column.target.field_label!r} is required",
+            }
+        )
 
 
 def chunk_bounds(total: int) -> list[tuple[int, int]]:
@@ -229,10 +258,8 @@ async def write_rows(
 def _problems_error(result: WriteResult, what: str) -> BadRequest:
     count = result.problem_count
     first = result.problems[0]
-    message = (
-        f"{what}: row {first['row']}, column {first['column']!r}: {first['value']!r} "
-        f"{first['message']}"
-    )
+    value = f"{first['value']!r} " if "value" in first else ""
+    message = f"{what}: row {first['row']}, column {first['column']!r}: {value}{first['message']}"
     if count > 1:
         message += f" (and {count - 1:,} more problem{'s' if count > 2 else ''}"
         if count > MAX_REPORTED_PROBLEMS:
@@ -484,6 +511,9 @@ async def _plan_append(
         )
         new_columns = [(i, table.headers[i], p) for i, p in zip(unmatched, plans, strict=True)]
         skipped = []
+    missing = [f for f in existing if f.field_required and f.id not in used]
+    if missing:
+        raise _required_unmatched(missing)
     if not matched and not new_columns:
         raise BadRequest(
             "No column of the file matches a field of this data item (headers are matched to "
@@ -517,6 +547,29 @@ async def _plan_append(
         )
         columns += [Column(i, h, f, p) for (i, h, p), f in zip(new_columns, created, strict=True)]
     return AppendPlan(columns, skipped)
+
+
+def _required_unmatched(missing: Sequence[Field]) -> BadRequest:
+    """Required fields no column of the file matches: every row would leave them empty."""
+    names = ", ".join(repr(f.field_label) for f in missing)
+    plural = len(missing) > 1
+    return BadRequest(
+        f"Cannot append the file: field{'s' if plural else ''} {names} "
+        f"{'are' if plural else 'is'} required, but no column of the file matches "
+        f"{'them' if plural else 'it'} (headers are matched to field labels ignoring case and "
+        "surrounding spaces), so every row would leave "
+        f"{'them' if plural else 'it'} empty. Nothing was written.",
+        code=ErrorCode.INVALID_FILE,
+        details=[
+            {
+                "field": f.field_label,
+                "column": None,
+                "rows": "all",
+                "message": "is required, and no column of the file matches it",
+            }
+            for f in missing
+        ],
+    )
 
 
 async def _store_reference(

@@ -212,6 +212,7 @@ class _Column:
     key: str  # `"<field id>":`, the document's key
     kind: FieldTypeSpec
     describe: str
+    required: bool = False
     seen: dict[tuple[type, Any], tuple[Stored | None, str]] = field(default_factory=dict)
 
     def convert(self, value: Any) -> tuple[Stored | None, str]:
@@ -246,6 +247,7 @@ class RowReader:
     problems: list[dict[str, Any]] = field(default_factory=list)
     problem_count: int = 0
     columns: dict[str, _Column] = field(init=False)
+    required: list[tuple[str, str]] = field(init=False)  # (bundle field id, label)
 
     def __post_init__(self) -> None:
         self.columns = {
@@ -254,9 +256,11 @@ class RowReader:
                 f'"{int(f.id)}":',
                 spec(f.field_type),
                 f"{f.field_type} field {f.field_label!r}",
+                bool(f.field_required),
             )
             for key, f in self.by_key.items()
         }
+        self.required = [(key, f.field_label) for key, f in self.by_key.items() if f.field_required]
 
     @classmethod
     def over(
@@ -303,6 +307,28 @@ class RowReader:
             {"row": index, "field": key, "value": shown, "message": f"{exc} ({column.describe})"}
         )
 
+    def _required_empty(self, index: int, raw: dict[str, Any], columns: dict[str, _Column]) -> bool:
+        """Report each required field the row leaves empty (as new rows must fill them, so
+        must imported ones: a bundle cannot bring in what the API would refuse)."""
+        found = False
+        for key, label in self.required:
+            value = raw.get(key)
+            try:
+                empty = value is None or columns[key].convert(value)[0] is None
+            except CellError:
+                empty = False  # a bad value, reported as such
+            if empty:
+                found = True
+                self._problem(
+                    {
+                        "row": index,
+                        "field": key,
+                        "message": f"is empty, and field {label!r} is required (to import the "
+                        "rows as they are, set its field_required to false in the bundle)",
+                    }
+                )
+        return found
+
     def next_batch(self) -> RowBatch | None:
         """The next rows' records and statistics changes; None at the end. After a problem
         the rest is still checked (to report every problem), not converted."""
@@ -334,6 +360,7 @@ class RowReader:
             ref = self._ref(index, raw.pop("_row_ref", None))
             bad = ref is None
             parts: list[str] = []
+            filled = 0  # required fields this row gives a value (or a bad one, reported)
             for key, value in raw.items():
                 column = columns.get(key)
                 if column is None:
@@ -347,8 +374,12 @@ class RowReader:
                 except CellError as exc:
                     self._bad_value(index, key, value, column, exc)
                     bad = True
+                    filled += column.required
                     continue
-                if stored is None or bad or self.problem_count:
+                if stored is None:
+                    continue
+                filled += column.required
+                if bad or self.problem_count:
                     continue
                 parts.append(fragment)
                 changes.setdefault(column.field_id, FieldChange()).added.append(stored)
@@ -358,6 +389,8 @@ class RowReader:
                     and _CONTROL.search(stored) is not None
                 ):
                     batch.control_chars = True
+            if filled < len(self.required):
+                bad = self._required_empty(index, raw, columns) or bad
             if ref is not None:
                 self.last_ref = ref
             if not bad and not self.problem_count:

@@ -155,7 +155,7 @@ class TestImport:
         bundle = {
             "rows": [
                 {"12": "31,500.00", "11": "a", "13": "13/01/2026", "14": "yes"},
-                {"_row_ref": 5, "11": None, "12": 2},
+                {"_row_ref": 5, "11": "b", "12": 2},
                 {"11": "c"},
             ],
             "fields": [
@@ -174,7 +174,7 @@ class TestImport:
         rows = await rows_by_label(api, new["id"])
         assert rows == [
             {"_row_ref": "0", "Name": "a", "Amount": Decimal(31500), "When": "2026-01-13", "Ok": True},
-            {"_row_ref": "5", "Name": None, "Amount": Decimal(2), "When": None, "Ok": None},
+            {"_row_ref": "5", "Name": "b", "Amount": Decimal(2), "When": None, "Ok": None},
             {"_row_ref": "6", "Name": "c", "Amount": None, "When": None, "Ok": None},
         ]  # fmt: skip
         r = await api.client.post(f"/data-items/{new['id']}/rows/", json={"values": {}})
