@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import Caller, make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,3 +88,23 @@ class TestOpenAPIAndDocs:
             assert "/data/docs-static/swagger-ui-bundle.js" in page.text
             spec = (await c.get("/openapi.json")).json()
         assert spec["servers"] == [{"url": "/data"}]
+
+
+@pytest.mark.asyncio
+async def test_the_readme_says_what_a_returned_row_holds(api: Caller) -> None:
+    """Every field's key, null where empty (the contract), and the README says so."""
+    rows_section = (ROOT / "README.md").read_text().split("## Rows, search and statistics")[1]
+    first_paragraph = " ".join(rows_section.strip().split("\n\n")[0].split())
+    assert "left out" not in first_paragraph
+    assert "every field's key is there, `null` where the cell is empty" in first_paragraph
+    r = await api.client.post(
+        "/data-items/",
+        json={"data_name": "Doc", "fields": [{"field_label": "A"}, {"field_label": "B"}]},
+    )
+    assert r.status_code == 201, r.text
+    item = r.json()
+    a, b = (str(f["id"]) for f in item["fields"])
+    r = await api.client.post(f"/data-items/{item['id']}/rows/", json={"values": {a: "x"}})
+    assert r.status_code == 201, r.text
+    rows = (await api.client.get(f"/data-items/{item['id']}/rows/")).json()["rows"]
+    assert rows == [{"_row_ref": "0", a: "x", b: None}]
