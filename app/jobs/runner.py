@@ -123,6 +123,11 @@ class ImportJobRunner:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def running(self) -> bool:
+        """Started, and none of its loops (the reaper, each worker) has ended."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
     async def stop(self) -> None:
         """Stop now: a running job is rolled back and marked failed (interrupted)."""
         wakeup.unsubscribe(TOPIC, self.wake)

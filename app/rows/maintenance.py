@@ -52,6 +52,11 @@ class RowMaintenance:
         self._task = asyncio.create_task(self._run(), name="row-maintenance")
         self._wake.set()
 
+    @property
+    def running(self) -> bool:
+        """Started, and its loop has not ended."""
+        return self._task is not None and not self._task.done()
+
     def sweep_soon(self) -> None:
         self._sweep = True
         self._idle.clear()

@@ -65,6 +65,11 @@ class WebhookDispatcher:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def running(self) -> bool:
+        """Started, and its loop has not ended."""
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         """Stop at once. Attempts cut short are retried (by any replica) when their lease ends."""
         wakeup.unsubscribe(TOPIC, self.wake)
