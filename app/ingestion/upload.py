@@ -70,12 +70,13 @@ def spool_path(spool_dir: Path) -> Path:
 
 
 def remove_stale_spools(spool_dir: Path) -> int:
-    """Delete spool files (uploads, downloads) of processes that no longer run (a killed
+    """Delete spool files (uploads, downloads, and what a workbook's reader writes next to an
+    upload: its table, a copy without error cells) of processes that no longer run (a killed
     service leaves them)."""
     removed = 0
     if not spool_dir.is_dir():
         return 0
-    for path in [*spool_dir.glob("upload-*.part"), *spool_dir.glob("download-*.part")]:
+    for path in [*spool_dir.glob("upload-*.part*"), *spool_dir.glob("download-*.part")]:
         try:
             pid = int(path.name.split("-")[1])
         except (IndexError, ValueError):

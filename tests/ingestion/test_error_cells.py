@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import polars as pl
 import pytest
 
 from app.ingestion.readers import read_table
+from app.ingestion.upload import remove_stale_spools
 from tests.conftest import Caller
 from tests.ingestion import files
 from tests.ingestion.files import ExcelError as E
@@ -162,6 +164,18 @@ def test_a_sheet_starting_right_of_column_a(tmp_path: Path) -> None:
     assert table.labels == ["x", "y"]
     assert table.frame.rows() == [(1.0, None), (2.0, 3.0)]
     assert table.notes[-1] == "Column 'y': 1 error cell (#DIV/0!) read as empty."
+
+
+def test_a_killed_service_leaves_no_copy_behind(tmp_path: Path) -> None:
+    """The copy without error cells (and the reader's table) lie next to the upload: the
+    start-up clean-up of a dead process's spool files takes them too."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    upload = f"upload-{gone.pid}-0123abcd.part"
+    for name in (upload, f"{upload}.clean.xlsx", f"{upload}.table.arrow"):
+        (tmp_path / name).write_bytes(b"x")
+    assert remove_stale_spools(tmp_path) == 3
+    assert list(tmp_path.iterdir()) == []
 
 
 # ----------------------------------------------------------------------------- HTTP
