@@ -27,6 +27,7 @@ budget (`isolation.py`) for whatever a check like this cannot see.
 
 from __future__ import annotations
 
+import html
 import re
 import struct
 from collections.abc import Callable
@@ -251,7 +252,11 @@ _ATTR = re.compile(rb'([\w:.-]+)\s*=\s*"([^"]*)"')
 
 
 def _attrs(raw: bytes) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("utf-8", "replace") for k, v in _ATTR.findall(raw)}
+    """An element's attributes, values unescaped (a sheet named "R&D" is `name="R&amp;D"`)."""
+    return {
+        k.decode("latin-1"): html.unescape(v.decode("utf-8", "replace"))
+        for k, v in _ATTR.findall(raw)
+    }
 
 
 def worksheet_parts(read: Callable[[str], bytes | None], names: list[str]) -> dict[str, str]:

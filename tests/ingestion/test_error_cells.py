@@ -157,6 +157,13 @@ def test_only_the_chosen_sheet_counts(tmp_path: Path, fmt: str) -> None:
     ]
 
 
+def test_a_sheet_whose_name_xml_escapes(tmp_path: Path) -> None:
+    data = files.xlsx_bytes({'R&D <"2026">': [["n", "m"], [1, "a"], [E("#NAME?"), "b"]]})
+    table = read(tmp_path, "x.xlsx", data)
+    assert table.frame.rows() == [(1.0, "a"), (None, "b")]
+    assert table.notes[-1] == "Column 'n': 1 error cell (#NAME?) read as empty."
+
+
 def test_a_sheet_starting_right_of_column_a(tmp_path: Path) -> None:
     """Columns are matched by the sheet's own column, wherever the data starts."""
     rows = [[None, None, "x", "y"], [None, None, 1, E("#DIV/0!")], [None, None, 2, 3]]
