@@ -164,20 +164,11 @@ class TextSource:
         if not lines.lone_cr:  # more than one kind: which end records (nothing to rewrite)
             self.line_endings = _record_endings(self.file)
             return
-        fd, name = tempfile.mkstemp(prefix="ingest-", suffix=".csv")
-        converted = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                endings = _Converter()
-                self.line_endings = endings.run(self.file, out)
-        except BaseException:
-            converted.unlink(missing_ok=True)
-            raise
-        if not endings.converted:  # the lone CRs were all inside quoted fields
-            converted.unlink(missing_ok=True)
-            return
-        self.close()
-        self.temp = converted
+        converter = _Converter()
+        self.line_endings = converter.run(self.file)
+        if converter.copy is not None:
+            self.close()
+            self.temp = converter.copy
 
     def sample(self) -> tuple[str, bool]:
         """The first 1 MiB as text, and whether that is the whole file."""
@@ -262,8 +253,9 @@ class _LineScan:
 
 
 class _Converter:
-    """The text copied with LF for every lone CR outside quotes, and the kinds of line break
-    that end records.
+    """The kinds of line break that end records, and a copy of the text with LF for every lone
+    CR outside quotes, written only from the first such CR on (a file whose lone CRs are all
+    inside quoted fields is read, not copied).
 
     Each chunk is split at its quotes (C speed); with the quote state carried from the chunks
     before, every other part is outside quotes. Those parts are joined with NUL (never in the
@@ -272,35 +264,66 @@ class _Converter:
 
     def __init__(self) -> None:
         self.kinds: set[str] = set()
-        self.converted = False
+        self.copy: Path | None = None
 
-    def run(self, path: Path, out: BinaryIO) -> frozenset[str]:
+    def run(self, path: Path) -> frozenset[str]:
+        try:
+            return self._run(path)
+        except BaseException:
+            if self.copy is not None:
+                self.copy.unlink(missing_ok=True)
+                self.copy = None
+            raise
+
+    def _run(self, path: Path) -> frozenset[str]:
         inside = False
         carry = b""
-        for chunk in itertools.chain(_chunks(path), [b""]):
-            data = carry + chunk if carry else chunk
-            carry = b""
-            if chunk and data.endswith(b"\r"):
-                data, carry = data[:-1], b"\r"
-            parts = data.split(b'"')
-            first = 1 if inside else 0
-            outside = parts[first::2]
-            blob = outside[0] if len(outside) == 1 else _NUL.join(outside)
-            crs = blob.count(b"\r")
-            crlfs = blob.count(b"\r\n") if crs else 0
-            if crlfs:
-                self.kinds.add(CRLF)
-            if blob.count(b"\n") > crlfs:
-                self.kinds.add(LF)
-            if crs > crlfs:
-                self.kinds.add(CR)
-                self.converted = True
-                blob = _LONE_CR.sub(b"\n", blob)
-                parts[first::2] = [blob] if len(outside) == 1 else blob.split(_NUL)
-                data = b'"'.join(parts)
-            out.write(data)
-            inside ^= (len(parts) - 1) % 2 == 1
+        done = 0  # bytes of the file before `data`
+        out: BinaryIO | None = None
+        try:
+            for chunk in itertools.chain(_chunks(path), [b""]):
+                data = carry + chunk if carry else chunk
+                carry = b""
+                if chunk and data.endswith(b"\r"):
+                    data, carry = data[:-1], b"\r"
+                parts = data.split(b'"')
+                first = 1 if inside else 0
+                outside = parts[first::2]
+                blob = outside[0] if len(outside) == 1 else _NUL.join(outside)
+                crs = blob.count(b"\r")
+                crlfs = blob.count(b"\r\n") if crs else 0
+                if crlfs:
+                    self.kinds.add(CRLF)
+                if blob.count(b"\n") > crlfs:
+                    self.kinds.add(LF)
+                size = len(data)
+                if crs > crlfs:
+                    self.kinds.add(CR)
+                    if out is None:
+                        out = self._start_copy(path, done)
+                    blob = _LONE_CR.sub(b"\n", blob)
+                    parts[first::2] = [blob] if len(outside) == 1 else blob.split(_NUL)
+                    data = b'"'.join(parts)
+                if out is not None:
+                    out.write(data)
+                done += size
+                inside ^= (len(parts) - 1) % 2 == 1
+        finally:
+            if out is not None:
+                out.close()
         return frozenset(self.kinds)
+
+    def _start_copy(self, path: Path, upto: int) -> BinaryIO:
+        """A temporary file holding the first `upto` bytes of the text (nothing to rewrite
+        there), for the rest to be written to."""
+        fd, name = tempfile.mkstemp(prefix="ingest-", suffix=".csv")
+        self.copy = Path(name)
+        out = os.fdopen(fd, "wb")
+        with open(path, "rb") as src:
+            while upto > 0 and (piece := src.read(min(upto, CHUNK_BYTES))):
+                out.write(piece)
+                upto -= len(piece)
+        return out
 
 
 def _record_endings(path: Path) -> frozenset[str]:

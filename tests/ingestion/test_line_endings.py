@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.ingestion.csv_text import CHUNK_BYTES, MAX_LINE_BYTES
+from app.ingestion.csv_text import CHUNK_BYTES, MAX_LINE_BYTES, TextSource
 from app.ingestion.readers import FileFormatError, FileLimitError, read_table
 from tests.conftest import Caller
 from tests.helpers import assert_error
@@ -73,6 +73,27 @@ def test_a_quoted_cr_in_an_lf_file_stays_in_its_cell(tmp_path: Path) -> None:
     table = read(tmp_path, b'a,b\n1,"x\ry"\n2,"p\rq\r"\n')
     assert table.frame.rows() == [("1", "x\ry"), ("2", "p\rq\r")]
     assert "Line endings: LF (Unix)." in table.notes
+
+
+@pytest.mark.parametrize(
+    ("data", "copied"),
+    [
+        (b'a,b\n1,"x\ry"\n2,"p\rq\r"\n', False),  # lone CRs only inside quotes: read in place
+        (b"a,b\r\n1,2\r\n", False),
+        (b'a,b\n1,"x\ry"\n2,z\r3,w\n', True),  # one lone CR outside quotes: a copy
+    ],
+)
+def test_only_a_lone_cr_outside_quotes_makes_a_copy(
+    tmp_path: Path, data: bytes, copied: bool
+) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    source = TextSource(path)
+    try:
+        source.prepare()
+        assert (source.temp is not None) == copied
+    finally:
+        source.close()
 
 
 def test_records_ending_in_lf_with_crlf_inside_quotes_are_lf(tmp_path: Path) -> None:
