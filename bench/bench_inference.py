@@ -1,14 +1,13 @@
-"""Time the ingestion building blocks on the shared 1M-row benchmark CSV.
+"""Time the ingestion building blocks on the 1M-row benchmark CSV (bench/gen_data.py).
 
 Steps timed (median of --repeat runs each): read_table, infer_columns, convert_column for every
 column + build_documents (sequential, as a caller would write it, and with one thread per core).
 Prints the inferred type of each column next to the expected one, and the process's peak RSS.
-For scale, the same run also times two floors: a bare ``pl.read_csv`` (all String) and the
-reference staged inference of /work/shared/bench/ingest.py (``infer_types``), since absolute
-times on the shared 2-core machine move 10-20 % between runs.
+For scale, the same run also times a floor, a bare ``pl.read_csv`` (all String), since absolute
+times on a shared 2-core machine move 10-20 % between runs.
 
-The CSV comes from /work/shared/bench/gen_data.py (seed 20260115, deterministic); it is
-generated with --generate when missing (``gen_data.py OUTDIR --no-xlsx``, about 30 s).
+The CSV comes from bench/gen_data.py (seed 20260115, deterministic); it is generated with
+--generate when missing (``gen_data.py OUTDIR --no-xlsx``, about 30 s).
 
 Usage: .venv/bin/python bench/bench_inference.py [--csv PATH] [--generate] [--repeat 3]
 """
@@ -16,7 +15,6 @@ Usage: .venv/bin/python bench/bench_inference.py [--csv PATH] [--generate] [--re
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import resource
 import statistics
@@ -40,8 +38,7 @@ from app.ingestion.inference import (
 )
 from app.ingestion.readers import RawTable, read_table
 
-GEN_DATA = Path("/work/shared/bench/gen_data.py")
-REFERENCE = Path("/work/shared/bench/ingest.py")
+GEN_DATA = Path(__file__).resolve().parent / "gen_data.py"
 EXPECTED = {
     "Region": "char",
     "Customer": "char",
@@ -84,26 +81,9 @@ def convert_all(table: RawTable, plans: list[ColumnPlan], threads: int) -> pl.Se
     return build_documents([(101 + i, c.fragments) for i, c in enumerate(converted)])
 
 
-def reference_infer() -> Callable[[pl.DataFrame], object] | None:
-    """``infer_types`` of the shared reference pipeline, if that file is there."""
-    spec = importlib.util.spec_from_file_location("reference_ingest", REFERENCE)
-    if spec is None or spec.loader is None or not REFERENCE.exists():
-        return None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    infer: Callable[[pl.DataFrame], object] = module.infer_types
-    return infer
-
-
 def time_floors(path: Path, repeat: int) -> list[tuple[str, float]]:
-    t_read, raw = timed(lambda: pl.read_csv(path, infer_schema=False), repeat)
-    floors = [("floor: pl.read_csv, all String", t_read)]
-    reference = reference_infer()
-    if reference is not None:
-        t_infer, _ = timed(lambda: reference(raw), repeat)
-        floors.append(("floor: reference staged inference", t_infer))
-    return floors
+    t_read, _ = timed(lambda: pl.read_csv(path, infer_schema=False), repeat)
+    return [("floor: pl.read_csv, all String", t_read)]
 
 
 def peak_rss_mib() -> float:

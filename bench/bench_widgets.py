@@ -9,7 +9,7 @@ The endpoint is timed over HTTP (client wall time, the response read); the floor
 timed `repeat` times; the figures are medians and their ratio (goal: at most 2x). The two widgets
 are created for the run and deleted after it.
 
-Fields are picked by label (Region, Revenue, Close Date, as in ../shared/bench/gen_data.py), else
+Fields are picked by label (Region, Revenue, Close Date, as in bench/gen_data.py), else
 the first char / decimal / date field; --char-field, --value-field and --date-field override.
 
 Usage: .venv/bin/python bench/bench_widgets.py --dsn postgresql://… --base-url http://127.0.0.1:8000

@@ -15,7 +15,7 @@ and the service on it, as `python -m app serve` in a subprocess, then times:
            service's peak RSS growth), and a copy of the item (bench/bench_export.py)
 
 Usage:  make bench          (or: .venv/bin/python bench/run.py [--sections uploads,queries,widgets])
-Data:   the files of ../shared/bench/gen_data.py ($BENCH_DATA, default $TMPDIR/benchdata); generated
+Data:   the files of bench/gen_data.py ($BENCH_DATA, default $TMPDIR/benchdata); generated
         here when missing. Results: printed, and written to bench/results/<timestamp>.md/.json.
 """
 
@@ -50,7 +50,7 @@ from app.core.database import embedded_server_settings  # noqa: E402
 from app.core.embedded import EmbeddedPostgres  # noqa: E402
 
 DATA = Path(os.environ.get("BENCH_DATA", Path(tempfile.gettempdir()) / "benchdata"))
-SHARED_GEN = ROOT.parent / "shared" / "bench" / "gen_data.py"
+GEN_DATA = ROOT / "bench" / "gen_data.py"
 CSV_1M, CSV_100K, XLSX_100K = (
     DATA / "sales_1m.csv",
     DATA / "sales_100k.csv",
@@ -125,7 +125,7 @@ def ensure_data() -> None:
     if CSV_1M.exists() and CSV_100K.exists():
         return
     print(f"generating benchmark data into {DATA} ...", flush=True)
-    subprocess.run([sys.executable, str(SHARED_GEN), str(DATA), "--no-xlsx"], check=True)
+    subprocess.run([sys.executable, str(GEN_DATA), str(DATA), "--no-xlsx"], check=True)
 
 
 def ensure_xlsx() -> bool:
