@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import FastAPI
 
-from app.accounts.dependencies import AuthenticatedRoute, current_account
 from app.core.routing import API_PREFIX
 from app.data_items.router import router as data_items_router
 from app.fields.router import router as fields_router
@@ -18,12 +17,7 @@ from app.usage.router import router as usage_router
 from app.webhooks.router import router as webhooks_router
 from app.widgets.router import router as widgets_router
 
-api_router = APIRouter(
-    prefix=API_PREFIX,
-    route_class=AuthenticatedRoute,
-    dependencies=[Depends(current_account)],
-)
-for router in (
+API_ROUTERS = (
     status_router,
     usage_router,
     ingestion_router,
@@ -35,5 +29,18 @@ for router in (
     transfer_router,
     jobs_router,
     webhooks_router,
-):
-    api_router.include_router(router)
+)
+for router in API_ROUTERS:
+    router.mount_at(API_PREFIX)  # one regex turns away the paths it does not serve
+
+
+def include_api(app: FastAPI) -> None:
+    """Every domain router under /api/v1, included in the app itself: FastAPI matches a request
+    against the routes of every level of inclusion, twice (once to find the route, once to
+    dispatch to it), so one level less is cheaper for every request.
+
+    The key is checked by every route (`AuthenticatedRoute`, before the body is read), so no
+    dependency does it again per request; the schema documents it (app/core/openapi.py) as a
+    dependency on `current_account` would."""
+    for router in API_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)

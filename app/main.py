@@ -18,8 +18,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
-from app.accounts.dependencies import authenticate
-from app.api import api_router
+from app.access.counter import UsageCounter
+from app.accounts.cache import KeyCache
+from app.accounts.dependencies import authenticate, key_lookup
+from app.api import include_api
 from app.core import error_handlers
 from app.core.config import Settings, get_settings, spool_dir
 from app.core.database import DatabaseHandle, open_database
@@ -82,11 +84,19 @@ def _lifespan(
         slots = anyio.Semaphore(settings.ingestion_concurrency)
         jobs = ImportJobRunner(engine, settings, slots=slots, maintenance=maintenance)
         webhooks = WebhookDispatcher(engine, settings)
+        counter = UsageCounter(engine, limit=settings.rate_limit_per_minute)
         try:
             if settings.migrate_on_start:
                 await migrate(url)
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine, settings)
+            app.state.api_keys = KeyCache(
+                key_lookup(app.state.sessionmaker),
+                seconds=settings.auth_cache_seconds,
+                entries=settings.auth_cache_entries,
+            )
+            app.state.usage_counter = counter
+            await counter.start()
             app.state.row_maintenance = maintenance
             app.state.ingestion_slots = slots
             app.state.import_jobs = jobs
@@ -110,6 +120,7 @@ def _lifespan(
             await jobs.stop()  # a running import is rolled back and marked failed
             await webhooks.stop()
             await maintenance.stop()
+            await counter.stop()  # the last second's request counts
             await engine.dispose()
             if handle is not None:
                 await anyio.to_thread.run_sync(handle.close)
@@ -197,7 +208,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     install_openapi(app)
     error_handlers.install(app, authenticate=authenticate)
     app.include_router(health_router)
-    app.include_router(api_router)
+    include_api(app)
     _add_docs(app, settings)
     # Outermost first: response headers (security, rate limit), request id/log/last-resort 500,
     # CORS (when CORS_ORIGINS is set), body limit and read timeout, slash normalisation.

@@ -56,14 +56,19 @@ UNSCOPED_BY_DESIGN = {
     "secrets (at start-up and from the CLI)",
     "rows/maintenance.py": "background upkeep (search indexes, vacuum) of items by id",
     "rows/partitions.py": "DDL of an item's partition, and the sweep of deleted items' ones",
+    "access/counter.py": "request counters of every key a process served, flushed together "
+    "(each row keyed by the key and account that authenticated its requests)",
 }
 
 TENANT_TABLES = sorted(t.name for t in Base.metadata.sorted_tables if t.name != "accounts")
 _TENANT_SQL = re.compile(r"\b(FROM|JOIN|UPDATE|INTO)\s+(" + "|".join(TENANT_TABLES) + r")\b", re.I)
 _TENANT_READ = re.compile(r"\b(FROM|JOIN|UPDATE)\s+(" + "|".join(TENANT_TABLES) + r")\b", re.I)
 _SCOPE_PREDICATE = re.compile(
-    r"\b(?:\w+\.)?(" + "|".join(SCOPE_COLUMNS) + r")\s*=\s*(:\w+|ANY\s*\(\s*:\w+)", re.I
+    r"\b(?:\w+\.)?(" + "|".join(SCOPE_COLUMNS) + r")\s*=\s*(:\w+|\$\d+|ANY\s*\(\s*:\w+)",
+    re.I,
 )
+# SQL sent to asyncpg directly (`$1` parameters) is marked with app.core.reads.sql(...)
+DRIVER_SQL_MODULE, DRIVER_SQL = "app.core.reads", "sql"
 
 
 @dataclass
@@ -80,6 +85,8 @@ def _sql_names(tree: ast.Module) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
             names |= {a.asname or a.name for a in node.names if a.name in SQL_BUILDERS}
+        if isinstance(node, ast.ImportFrom) and node.module == DRIVER_SQL_MODULE:
+            names |= {a.asname or a.name for a in node.names if a.name == DRIVER_SQL}
     return names
 
 
@@ -205,6 +212,8 @@ def _judge(
         site.problem = "session.get(Model, id) looks a row up by its primary key alone"
         return site
     functions = [s for s in stack if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if kind == DRIVER_SQL:
+        kind = "text"  # judged as raw SQL
     sql = _literal_sql(call) if kind == "text" else ""
     if kind == "text" and not _TENANT_SQL.search(sql):
         return site  # SELECT 1, SET LOCAL, advisory locks: no tenant table
@@ -325,9 +334,25 @@ class LeakyRepository:
 
     async def fine(self):
         return await self.session.scalars(select(DataItem).where(DataItem.account_id == self.account_id))
+
+
+async def driver_unscoped(conn, field_id):
+    return await conn.fetch(sql("SELECT * FROM fields WHERE id = $1"), field_id)
+
+
+async def driver_fine(conn, account_id, item_id):
+    return await conn.fetch(sql("SELECT * FROM data_items WHERE id = $1 AND account_id = $2"),
+                            item_id, account_id)
+
+DRIVER_AT_MODULE_LEVEL = sql("SELECT * FROM data_items WHERE account_id = $1")
 """
+    bad = bad.replace(
+        "from app.models import", "from app.core.reads import sql\nfrom app.models import"
+    )
     (tmp_path / "probe.py").write_text(bad)
     found = {s.where: s.problem for s in sql_sites(tmp_path)}
+    assert found["driver_unscoped"] and found["<module>"]  # SQL for asyncpg, marked sql(...)
+    assert found["driver_fine"] == ""
     assert all(found[f"LeakyRepository.{m}"] for m in ("every_item", "rename", "raw", "by_pk"))
     assert found["LeakyRepository.scoped_but_raw_without_predicate"]
     assert found["LeakyRepository._scoped"]  # a base statement must carry the scope itself

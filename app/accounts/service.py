@@ -20,6 +20,7 @@ from app.models import Account, ApiKey
 
 KEY_PREFIX = "dik_"
 LOOKUP_PREFIX_LEN = 12
+MAX_KEY_CHARS = 200  # longer is never a key: refused without a lookup
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ async def revoke_key(session: AsyncSession, *, key_id: int) -> ApiKey:
 
 async def resolve_key(session: AsyncSession, presented: str) -> AuthenticatedAccount | None:
     """The account owning this active key, or None. Digests are compared in constant time."""
-    if not presented.startswith(KEY_PREFIX) or len(presented) > 200:
+    if not presented.startswith(KEY_PREFIX) or len(presented) > MAX_KEY_CHARS:
         return None
     digest = _hash(presented)
     found: AuthenticatedAccount | None = None

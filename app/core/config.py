@@ -109,9 +109,26 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         description=(
-            "Requests per API key per minute (a fixed window, counted in PostgreSQL so every "
-            "replica shares it); over it: 429. 0 (the default) turns it off; requests are "
-            "counted either way (GET /api/v1/usage/)."
+            "Requests per API key per minute (a fixed window, shared by every replica through "
+            "PostgreSQL, never exceeded); over it: 429. 0 (the default) turns it off; requests "
+            "are counted either way (GET /api/v1/usage/)."
+        ),
+    )
+    auth_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description=(
+            "How long a process answers a valid API key from memory: a revoked key is refused "
+            "everywhere within this bound. 0 looks every key up on every request."
+        ),
+    )
+    auth_cache_entries: int = Field(
+        default=10_000,
+        ge=1,
+        description=(
+            "Most valid keys, and separately most failed keys, a process remembers (LRU), so "
+            "a flood of random keys cannot grow its memory."
         ),
     )
     cors_origins: str = Field(
@@ -179,10 +196,16 @@ class Settings(BaseSettings):
         ),
     )
     db_pool_size: int = Field(
-        default=10, ge=1, description="Connections kept open per service process."
+        default=20, ge=1, description="Connections kept open per service process."
     )
     db_max_overflow: int = Field(
-        default=10, ge=0, description="Extra connections a process may open under load."
+        default=0,
+        ge=0,
+        description=(
+            "Extra connections a process may open under load; each is closed as soon as it is "
+            "returned, so a steady load above DB_POOL_SIZE opens and closes connections all "
+            "the time (raise DB_POOL_SIZE instead)."
+        ),
     )
     db_pool_timeout: float = Field(
         default=10,

@@ -215,7 +215,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def _is_connection_problem(exc: BaseException) -> bool:
+def is_connection_problem(exc: BaseException) -> bool:
     """The database cannot be reached (down, restarting, network), as opposed to a bug."""
     for item in _chain(exc):
         if isinstance(item, (OperationalError, InterfaceError)):
@@ -293,7 +293,7 @@ async def database_error_handler(request: Request, exc: Exception) -> JSONRespon
             ErrorCode.CONCURRENT_CONFLICT,
             headers={"Retry-After": "1"},
         )
-    if _is_connection_problem(exc):
+    if is_connection_problem(exc):
         log.warning("database unavailable: %s", redacted(exc))
         return render(
             request,

@@ -86,6 +86,7 @@ def install_openapi(app: FastAPI) -> None:
                                 for name, text in _RATE_HEADERS.items()
                             }
                         )
+        _document_api_keys(schema)
         components = schema.get("components", {}).get("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             components.pop(unused, None)
@@ -93,3 +94,29 @@ def install_openapi(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_api_keys(schema: dict[str, Any]) -> None:
+    """Every /api/v1 operation takes the key as the `X-Api-Key` header or the `api_key` query
+    parameter (app/accounts/dependencies.py checks it for every route, before the body is read,
+    rather than as a dependency solved per request): the security schemes and requirements a
+    `Security(...)` dependency on both would produce."""
+    from fastapi.encoders import jsonable_encoder
+
+    from app.accounts.dependencies import api_key_header, api_key_query
+
+    schemes = (api_key_header, api_key_query)
+    requirement: list[dict[str, list[str]]] = [{scheme.scheme_name: []} for scheme in schemes]
+    used = False
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith(API_PREFIX):
+            continue
+        for operation in operations.values():
+            operation.setdefault("security", requirement)
+            used = True
+    if used:
+        security = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        for scheme in schemes:
+            security[scheme.scheme_name] = jsonable_encoder(
+                scheme.model, by_alias=True, exclude_none=True
+            )

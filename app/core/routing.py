@@ -25,10 +25,10 @@ from typing import Any
 
 import anyio
 from fastapi import Request, Response
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute, APIRouter, iter_route_contexts
 from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 API_PREFIX = "/api/v1"
@@ -229,6 +229,42 @@ def route_table(app: Any) -> _RouteTable:
 def allowed_methods(app: Any, path: str) -> set[str]:
     """The methods of the most specific routes that match `path` (for `Allow` on a 405)."""
     return route_table(app).allowed_methods(path)
+
+
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
+
+
+class ApiRouter(APIRouter):
+    """The API's routers: once mounted (`mount_at`, app/api.py), a router turns a request away
+    with one regular expression (every path of its routes) when none of them can match it.
+    FastAPI otherwise tries every route of every included router in turn, at each level of
+    inclusion and again to dispatch: for the API's last routes that cost about 0.25 ms a
+    request, more than the rest of a GET answered from one statement. Nothing else changes:
+    when the expression matches, FastAPI matches (and ranks, and answers 405) as before."""
+
+    path_filter: re.Pattern[str] | None = None
+
+    def mount_at(self, prefix: str) -> None:
+        """Build the filter for routes served under `prefix` (the include prefix)."""
+        if not self.routes or not all(isinstance(r, APIRoute) for r in self.routes):
+            self.path_filter = None  # only plain routes are understood here
+            return
+        patterns = [
+            _NAMED_GROUP.sub("(?:", compile_path(prefix + route.path)[0].pattern)
+            for route in self.routes
+            if isinstance(route, APIRoute)
+        ]
+        self.path_filter = re.compile("|".join(f"(?:{p})" for p in patterns))
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path_filter = self.path_filter
+        if (
+            path_filter is not None
+            and scope["type"] == "http"
+            and not path_filter.match(get_route_path(scope))
+        ):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 class ApiRoute(APIRoute):

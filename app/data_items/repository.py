@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.reads import sql
 from app.models import DataItem, Field, ReferenceFile
 
 
@@ -112,3 +115,23 @@ class DataItemRepository:
             DataItem.account_id == self.account_id
         )
         return int(await self.session.scalar(stmt) or 0)
+
+
+async def read_detail(conn: Any, account_id: int, item_id: int) -> Any:
+    """The account's item with its fields (in field order) and reference files (in id order),
+    as an asyncpg record (fields and files as arrays of records), or None: one statement, one
+    snapshot, one round trip (app/core/reads.py)."""
+    statement = sql(
+        """
+        SELECT d.id, d.data_name, d.data_description, d.created_at, d.updated_at, d.row_count,
+               ARRAY(SELECT ROW(f.id, f.field_label, f.field_type, f.field_order,
+                                f.field_required, f.field_instructions)
+                     FROM fields f WHERE f.data_item_id = d.id
+                     ORDER BY f.field_order, f.id) AS fields,
+               ARRAY(SELECT ROW(r.id, r.filename, r.created_at)
+                     FROM reference_files r WHERE r.data_item_id = d.id ORDER BY r.id) AS files
+        FROM data_items d
+        WHERE d.id = $1 AND d.account_id = $2
+        """
+    )
+    return await conn.fetchrow(statement, item_id, account_id)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import Query, Request, Response, status
 
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.core.db import SessionDep, after_commit
 from app.core.openapi import errors
+from app.core.routing import ApiRouter
 from app.core.schemas import DeletedResult
 from app.data_items import service
-from app.data_items.dependencies import DataItemDep
+from app.data_items.dependencies import DataItemDep, ItemId
 from app.data_items.schemas import DataItemCreate, DataItemList, DataItemRead, DataItemUpdate
 
-router = APIRouter(prefix="/data-items", tags=["data-items"], route_class=AuthenticatedRoute)
+router = ApiRouter(prefix="/data-items", tags=["data-items"], route_class=AuthenticatedRoute)
 
 
 @router.get(
@@ -65,10 +66,9 @@ async def create_data_item(
     summary="Get a data item with its fields, reference files and row count",
     responses=errors(400, 401, 404),
 )
-async def get_data_item(
-    item: DataItemDep, session: SessionDep, account: AccountDep
-) -> DataItemRead:
-    return await service.detail(session, account, item)
+async def get_data_item(item_id: ItemId, account: AccountDep, request: Request) -> Response:
+    body = await service.read_detail(request.app.state.engine, account, item_id)
+    return Response(body, media_type="application/json")
 
 
 @router.patch(

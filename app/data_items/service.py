@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.accounts.service import AuthenticatedAccount
 from app.core.db import long_statements
+from app.core.errors import NotFound
+from app.core.reads import read_connection
+from app.data_items import repository
 from app.data_items.repository import DataItemRepository
 from app.data_items.schemas import (
     DataItemCreate,
@@ -86,6 +89,38 @@ async def detail(
         reference_files=[ReferenceFileRead.model_validate(f) for f in files],
         row_count=item.row_count,
     )
+
+
+async def read_detail(engine: AsyncEngine, account: AuthenticatedAccount, item_id: int) -> bytes:
+    """`GET /data-items/{id}/` as JSON, from one statement (the same document `detail` gives:
+    the same schema serialises it)."""
+    async with read_connection(engine) as conn:
+        row = await repository.read_detail(conn, account.id, item_id)
+    if row is None:
+        raise NotFound(f"Data item {item_id} not found.")
+    body = DataItemRead(
+        id=row["id"],
+        data_name=row["data_name"],
+        data_description=row["data_description"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        fields=[
+            FieldRead(
+                id=f[0],
+                field_label=f[1],
+                field_type=f[2],
+                field_order=f[3],
+                field_required=f[4],
+                field_instructions=f[5],
+            )
+            for f in row["fields"]
+        ],
+        reference_files=[
+            ReferenceFileRead(id=r[0], filename=r[1], created_at=r[2]) for r in row["files"]
+        ],
+        row_count=row["row_count"],
+    )
+    return body.model_dump_json().encode()
 
 
 async def update_item(

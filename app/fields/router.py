@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from app.accounts.dependencies import AuthenticatedRoute
 from app.core.db import SessionDep
 from app.core.openapi import errors
+from app.core.routing import ApiRouter
 from app.core.schemas import DeletedResult
 from app.data_items.dependencies import DataItemDep, LockedItemDep
 from app.fields import service
 from app.fields.dependencies import LockedFieldDep
 from app.fields.schemas import FieldCreate, FieldList, FieldRead, FieldUpdate
 
-router = APIRouter(
+router = ApiRouter(
     prefix="/data-items/{item_id}/fields", tags=["fields"], route_class=AuthenticatedRoute
 )
 

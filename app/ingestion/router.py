@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import Path, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
@@ -15,6 +15,7 @@ from app.core.db import SessionDep, after_commit
 from app.core.downloads import download_response
 from app.core.errors import BadRequest, ErrorCode, NotFound
 from app.core.openapi import errors
+from app.core.routing import ApiRouter
 from app.core.schemas import text_problem
 from app.data_items.dependencies import DataItemDep
 from app.ingestion import service
@@ -28,7 +29,7 @@ from app.ingestion.upload import FILE_FIELD, UploadForm, receive_form
 from app.jobs import service as jobs_service
 from app.jobs.dependencies import AsyncFlag
 
-router = APIRouter(prefix="/data-items", tags=["files"], route_class=AuthenticatedRoute)
+router = ApiRouter(prefix="/data-items", tags=["files"], route_class=AuthenticatedRoute)
 
 ACCEPTED = "a .csv, .xlsx or .xls file"
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.core.db import SessionDep
 from app.core.openapi import errors
+from app.core.routing import ApiRouter
 from app.jobs import service
 from app.jobs.schemas import JobList, JobRead, JobStatus
 
-router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=AuthenticatedRoute)
+router = ApiRouter(prefix="/jobs", tags=["jobs"], route_class=AuthenticatedRoute)
 
 JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Import job id.", examples=[17])]
 

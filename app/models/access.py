@@ -23,3 +23,5 @@ class ApiKeyUsage(Base):
         BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
     )
     requests: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    # tokens of the minute's RATE_LIMIT_PER_MINUTE budget reserved by processes (app/access/counter.py)
+    granted: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))

@@ -4,10 +4,12 @@ every statement is keyed by that item's id (never joining rows of two items)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.reads import sql
 from app.rows import partitions
 
 # The text of every cell value of a row, without keys (so "10" does not match key "101"):
@@ -217,3 +219,29 @@ class RowRepository:
             ),
             {"item": self.item, "key": str(field_id)},
         )
+
+
+async def read_page(conn: Any, account_id: int, item_id: int, offset: int, limit: int) -> list[Any]:
+    """A page of rows in row-ref order with the item's row count (asyncpg records: row_count,
+    row_ref, doc; one record with a null row_ref when the page is empty; none when the item is
+    not the account's). One statement, so `total` and the page agree without a transaction
+    (app/core/reads.py). The offset is walked over row refs only, documents are rendered for the
+    page's rows alone, each with every field's key (null where empty)."""
+    statement = sql(
+        """
+        SELECT d.row_count, p.row_ref, p.doc
+        FROM data_items d
+        LEFT JOIN LATERAL (
+            SELECT r.row_ref, (n.nulls || r."values")::text AS doc
+            FROM (SELECT row_ref FROM rows WHERE data_item_id = $1
+                  ORDER BY row_ref OFFSET $3 LIMIT $4) k
+            JOIN rows r ON r.data_item_id = $1 AND r.row_ref = k.row_ref
+            CROSS JOIN (SELECT coalesce(jsonb_object_agg(f.id::text, NULL), '{}'::jsonb) AS nulls
+                        FROM fields f WHERE f.data_item_id = $1) n
+        ) p ON true
+        WHERE d.id = $1 AND d.account_id = $2
+        ORDER BY p.row_ref
+        """
+    )
+    result: list[Any] = await conn.fetch(statement, item_id, account_id, offset, limit)
+    return result

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import Path, Query, Request, status
 
-from app.accounts.dependencies import AuthenticatedRoute
-from app.core.db import SessionDep, after_commit
+from app.accounts.dependencies import AccountDep, AuthenticatedRoute
+from app.core.db import SessionDep, after_commit, request_session
 from app.core.jsonexact import ExactJSONResponse
 from app.core.openapi import errors
-from app.data_items.dependencies import DataItemDep, LockedItemDep
-from app.fields.dependencies import ItemFieldsDep, LockedFieldsDep
+from app.core.routing import ApiRouter
+from app.data_items.dependencies import DataItemDep, ItemId, LockedItemDep, owned_item
+from app.fields.dependencies import ItemFieldsDep, LockedFieldsDep, item_fields
 from app.rows import service
 from app.rows.params import FilterParam, SearchParam, SortParam
 from app.rows.schemas import (
@@ -25,7 +26,7 @@ from app.rows.schemas import (
     RowValues,
 )
 
-router = APIRouter(
+router = ApiRouter(
     prefix="/data-items/{item_id}/rows", tags=["rows"], route_class=AuthenticatedRoute
 )
 
@@ -55,25 +56,33 @@ def _after_write(request: Request, item_id: int) -> None:
     responses=errors(400, 401, 404),
 )
 async def list_rows(
-    item: DataItemDep,
-    fields: ItemFieldsDep,
-    session: SessionDep,
+    item_id: ItemId,
+    account: AccountDep,
+    request: Request,
     offset: Annotated[int, Query(description="Rows to skip (0 or more).")] = 0,
     limit: Annotated[int, Query(description="Rows per page, 1 to 500.")] = 100,
     search: SearchParam = None,
     filter_json: FilterParam = None,
     sort: SortParam = None,
 ) -> ExactJSONResponse:
-    body = await service.list_rows(
-        session,
-        item,
-        fields,
-        offset=offset,
-        limit=limit,
-        search=search,
-        filter_json=filter_json,
-        sort=sort,
-    )
+    if not search and not filter_json and not sort:  # one statement, no transaction
+        page = await service.read_page(
+            request.app.state.engine, account.id, item_id, offset=offset, limit=limit
+        )
+        return ExactJSONResponse(page)
+    async with request_session(request) as session:
+        item = await owned_item(item_id, session, account)
+        fields = await item_fields(item, session)
+        body = await service.list_rows(
+            session,
+            item,
+            fields,
+            offset=offset,
+            limit=limit,
+            search=search,
+            filter_json=filter_json,
+            sort=sort,
+        )
     return ExactJSONResponse(body)
 
 

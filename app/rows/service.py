@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.db import read_snapshot
 from app.core.digits import ascii_int
 from app.core.errors import BadRequest, ErrorCode, NotFound
+from app.core.reads import read_connection
 from app.core.schemas import text_problem
 from app.fields.types import (
     CellError,
@@ -27,7 +28,7 @@ from app.fields.types import (
     spec,
 )
 from app.models import DataItem, Field
-from app.rows import filters
+from app.rows import filters, repository
 from app.rows.repository import RowRepository
 from app.rows.search import MAX_SEARCH_CHARS, has_control_chars, search_condition
 from app.summary import service as summary_service
@@ -35,6 +36,7 @@ from app.summary.service import FieldChange
 
 MAX_REPORTED_PROBLEMS = 100
 MAX_LIMIT = 500
+MAX_SQL_OFFSET = 2**62  # an offset past any item's rows (a bigint holds it)
 ROW_REF_KEY = "_row_ref"
 
 
@@ -415,6 +417,27 @@ async def list_rows(
     return f'{{"total":{total},"offset":{offset},"limit":{limit},"rows":[{body}]}}'.encode()
 
 
+async def read_page(
+    engine: AsyncEngine, account_id: int, item_id: int, *, offset: int, limit: int
+) -> bytes:
+    """A page of rows without search, filter or sort (the common read): the same document as
+    `list_rows`, from one statement on a read connection (app/core/reads.py)."""
+    async with read_connection(engine) as conn:
+        records = await repository.read_page(
+            conn,
+            account_id,
+            item_id,
+            min(max(offset, 0), MAX_SQL_OFFSET),
+            limit if 1 <= limit <= MAX_LIMIT else 0,
+        )
+    if not records:
+        raise NotFound(f"Data item {item_id} not found.")
+    check_paging(offset, limit)  # after the item: a missing item is a 404 first, as elsewhere
+    total = int(records[0]["row_count"])
+    body = ",".join(render_row(r["row_ref"], r["doc"]) for r in records if r["doc"] is not None)
+    return f'{{"total":{total},"offset":{offset},"limit":{limit},"rows":[{body}]}}'.encode()
+
+
 async def _row_count(session: AsyncSession, item: DataItem) -> int:
     await session.refresh(item, ["row_count"])
     return item.row_count
@@ -472,9 +495,14 @@ async def convert_field(
     reasons: dict[str, str] = {}
     for text_value, old, display in zip(stored_texts, olds, shown, strict=True):
         try:
-            if old_type is FieldType.BOOLEAN and new_type is FieldType.DECIMAL and old in (
-                True,
-                False,
+            if (
+                old_type is FieldType.BOOLEAN
+                and new_type is FieldType.DECIMAL
+                and old
+                in (
+                    True,
+                    False,
+                )
             ):
                 converted: Stored | None = Decimal(1 if old else 0)
             else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import Field
 from sqlalchemy import text
 
@@ -21,10 +21,11 @@ from app import __version__
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.core.db import SessionDep
 from app.core.openapi import errors
+from app.core.routing import ApiRouter
 from app.core.schemas import Schema, Timestamp
 from app.data_items.repository import DataItemRepository
 
-router = APIRouter(tags=["status"], route_class=AuthenticatedRoute)
+router = ApiRouter(tags=["status"], route_class=AuthenticatedRoute)
 
 WorkerState = Literal["running", "stopped", "off"]
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.core.reads import sql
 from app.models import FieldStats
 
 
@@ -212,3 +213,33 @@ async def save_if_unchanged(
         .values(**values, stale=False)
     )
     return bool(result.rowcount)
+
+
+STAT_COLUMNS = (
+    "non_empty", "num_sum", "num_min", "num_max", "num_scale", "text_min", "text_max",
+    "true_count", "false_count", "unique_count", "top_values", "invalid_count", "invalid_cells",
+)  # fmt: skip
+
+
+async def read_stored(conn: Any, account_id: int, item_id: int) -> list[Any]:
+    """What a summary reads when every statistic is fresh: the item's name and row count, and
+    each field (in field order) with its stored statistics and whether they are fresh, in one
+    statement (one snapshot, as the REPEATABLE READ of `current_stats` gives). asyncpg records;
+    one with a null field_id for an item without fields; none when the item is not the
+    account's."""
+    statement = sql(
+        """
+        SELECT d.data_name, d.row_count, f.id AS field_id, f.field_label, f.field_type,
+               s.field_id IS NOT NULL AND NOT s.stale AS fresh,
+               s.non_empty, s.num_sum, s.num_min, s.num_max, s.num_scale, s.text_min,
+               s.text_max, s.true_count, s.false_count, s.unique_count, s.top_values,
+               s.invalid_count, s.invalid_cells
+        FROM data_items d
+        LEFT JOIN fields f ON f.data_item_id = d.id
+        LEFT JOIN field_stats s ON s.field_id = f.id AND s.data_item_id = d.id
+        WHERE d.id = $1 AND d.account_id = $2
+        ORDER BY f.field_order, f.id
+        """
+    )
+    result: list[Any] = await conn.fetch(statement, item_id, account_id)
+    return result

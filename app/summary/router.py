@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
-from app.accounts.dependencies import AuthenticatedRoute
+from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.core.jsonexact import ExactJSONResponse
 from app.core.openapi import errors
-from app.data_items.dependencies import DataItemDep
-from app.fields.dependencies import ItemFieldsDep
+from app.core.routing import ApiRouter
+from app.data_items.dependencies import ItemId
 from app.summary import service
 from app.summary.schemas import SummaryRead
 
-router = APIRouter(prefix="/data-items/{item_id}", tags=["summary"], route_class=AuthenticatedRoute)
+router = ApiRouter(prefix="/data-items/{item_id}", tags=["summary"], route_class=AuthenticatedRoute)
 
 
 @router.get(
@@ -28,8 +28,6 @@ router = APIRouter(prefix="/data-items/{item_id}", tags=["summary"], route_class
     ),
     responses=errors(400, 401, 404),
 )
-async def get_summary(
-    item: DataItemDep, fields: ItemFieldsDep, request: Request
-) -> ExactJSONResponse:
-    body = await service.build_summary(request.app.state.engine, item.id, item.data_name, fields)
+async def get_summary(item_id: ItemId, account: AccountDep, request: Request) -> ExactJSONResponse:
+    body = await service.read_summary(request.app.state.engine, account.id, item_id)
     return ExactJSONResponse(body)

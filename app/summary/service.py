@@ -21,12 +21,14 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.db import long_statements
+from app.core.errors import NotFound
+from app.core.reads import read_connection
 from app.fields.types import FieldType, Stored, decimal_scale, is_textual
 from app.models import Field
 from app.summary import repository as stats_sql
@@ -133,7 +135,7 @@ def average(total: Decimal, count: int, scale: int | None) -> Decimal:
         return (total / count).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
-def field_summary(f: Field, stats: Mapping[str, Any], row_count: int) -> dict[str, Any]:
+def field_summary(f: FieldLike, stats: Mapping[str, Any], row_count: int) -> dict[str, Any]:
     non_empty = int(stats["non_empty"])
     invalid = int(stats.get("invalid_count") or 0)
     out: dict[str, Any] = {
@@ -249,10 +251,60 @@ async def refresh_item(engine: AsyncEngine, item_id: int) -> None:
     await current_stats(engine, item_id)
 
 
+class FieldLike(Protocol):
+    """What a summary needs of a field (an ORM `Field`, or `_StoredField`)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def field_label(self) -> str: ...
+
+    @property
+    def field_type(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class _StoredField:
+    id: int
+    field_label: str
+    field_type: str
+
+
+async def read_summary(engine: AsyncEngine, account_id: int, item_id: int) -> dict[str, Any]:
+    """`GET …/summary/`. When every statistic is fresh (the usual case: writes keep them, the
+    background recomputes after removals) one statement on a read connection answers, without
+    the item's statistics lock; otherwise `current_stats` recomputes what is stale first, on a
+    connection of its own (never while this request holds another: under load, requests each
+    holding one connection while waiting for a second emptied the pool)."""
+    async with read_connection(engine) as conn:
+        records = await stats_sql.read_stored(conn, account_id, item_id)
+    if not records:
+        raise NotFound(f"Data item {item_id} not found.")
+    first = records[0]
+    present = [r for r in records if r["field_id"] is not None]
+    fields = [_StoredField(r["field_id"], r["field_label"], r["field_type"]) for r in present]
+    if all(r["fresh"] for r in present):
+        row_count = int(first["row_count"])
+        stats = {r["field_id"]: {c: r[c] for c in stats_sql.STAT_COLUMNS} for r in present}
+        return _summary_document(item_id, first["data_name"], fields, row_count, stats)
+    return await build_summary(engine, item_id, first["data_name"], fields)
+
+
 async def build_summary(
-    engine: AsyncEngine, item_id: int, data_name: str, fields: Sequence[Field]
+    engine: AsyncEngine, item_id: int, data_name: str, fields: Sequence[FieldLike]
 ) -> dict[str, Any]:
     row_count, stats = await current_stats(engine, item_id)
+    return _summary_document(item_id, data_name, fields, row_count, stats)
+
+
+def _summary_document(
+    item_id: int,
+    data_name: str,
+    fields: Sequence[FieldLike],
+    row_count: int,
+    stats: Mapping[int, Mapping[str, Any]],
+) -> dict[str, Any]:
     summaries = [field_summary(f, stats[f.id], row_count) for f in fields if f.id in stats]
     return {
         "id": item_id,

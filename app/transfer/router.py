@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Body, Query, Request, status
+from fastapi import Body, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
@@ -13,6 +13,7 @@ from app.core.config import spool_dir
 from app.core.db import SessionDep, after_commit
 from app.core.downloads import download_response
 from app.core.openapi import errors
+from app.core.routing import ApiRouter
 from app.data_items import service as data_items_service
 from app.data_items.dependencies import DataItemDep
 from app.data_items.schemas import DataItemRead
@@ -21,7 +22,7 @@ from app.rows.params import FilterParam, SearchParam, SortParam
 from app.transfer import service
 from app.transfer.schemas import Bundle, CopyRequest, ExportFormat
 
-router = APIRouter(prefix="/data-items", tags=["transfer"], route_class=AuthenticatedRoute)
+router = ApiRouter(prefix="/data-items", tags=["transfer"], route_class=AuthenticatedRoute)
 
 _EXPORT_DESCRIPTION = """
 The item's rows as a file, streamed (a million rows export in bounded memory). `search`,

@@ -1,14 +1,15 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.core.db import SessionDep
 from app.core.openapi import errors
+from app.core.routing import ApiRouter
 from app.usage import service
 from app.usage.schemas import UsageRead
 
-router = APIRouter(tags=["usage"], route_class=AuthenticatedRoute)
+router = ApiRouter(tags=["usage"], route_class=AuthenticatedRoute)
 
 
 @router.get(
@@ -19,11 +20,15 @@ router = APIRouter(tags=["usage"], route_class=AuthenticatedRoute)
         "The figures an operator bills or caps on, for the calling account only. Cheap: no row "
         "is read (row counts are kept per item; sizes come from PostgreSQL's catalog and the "
         "upload records; requests from the per-key counters the rate limit uses, kept whether "
-        "or not a limit is set)."
+        "or not a limit is set: exact for this process's requests, other replicas' within a "
+        "second)."
     ),
     responses=errors(401),
 )
 async def get_usage(session: SessionDep, account: AccountDep, request: Request) -> UsageRead:
     return await service.usage(
-        session, account, rate_limit_per_minute=request.app.state.settings.rate_limit_per_minute
+        session,
+        account,
+        request.app.state.usage_counter,
+        rate_limit_per_minute=request.app.state.settings.rate_limit_per_minute,
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import Query, Request, status
 
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.core.db import SessionDep
 from app.core.openapi import errors
+from app.core.routing import ApiRouter
 from app.core.schemas import DeletedResult, ErrorBody
 from app.webhooks import service
 from app.webhooks.dependencies import WebhookDep
@@ -22,7 +23,7 @@ from app.webhooks.schemas import (
 )
 from app.webhooks.vault import SecretBox
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=AuthenticatedRoute)
+router = ApiRouter(prefix="/webhooks", tags=["webhooks"], route_class=AuthenticatedRoute)
 
 
 @router.post(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from app.accounts.dependencies import AuthenticatedRoute
 from app.core.db import SessionDep
 from app.core.jsonexact import ExactJSONResponse
 from app.core.openapi import errors
+from app.core.routing import ApiRouter
 from app.core.schemas import DeletedResult
 from app.data_items.dependencies import DataItemDep, LockedItemDep
 from app.fields.dependencies import ItemFieldsDep, LockedFieldsDep
@@ -25,7 +26,7 @@ from app.widgets.schemas import (
     WidgetUpdate,
 )
 
-router = APIRouter(
+router = ApiRouter(
     prefix="/data-items/{item_id}/widgets", tags=["widgets"], route_class=AuthenticatedRoute
 )
 

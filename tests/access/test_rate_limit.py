@@ -4,6 +4,7 @@ either way (they feed GET /usage/)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -119,6 +120,7 @@ async def test_replicas_share_the_counts(limited: FastAPI, database_url: str) ->
 
 
 async def test_revoked_key_is_refused_even_with_budget_left(limited: FastAPI) -> None:
+    """Within AUTH_CACHE_SECONDS of the revocation (keys are answered from memory that long)."""
     from app.accounts import service
 
     _, key_id, key = await new_account(limited.state.sessionmaker)
@@ -126,4 +128,5 @@ async def test_revoked_key_is_refused_even_with_budget_left(limited: FastAPI) ->
         assert (await c.get("/data-items/")).status_code == 200
         async with limited.state.sessionmaker() as session, session.begin():
             await service.revoke_key(session, key_id=key_id)
+        await asyncio.sleep(limited.state.settings.auth_cache_seconds)
         assert_error(await c.get("/data-items/"), 401, "UNAUTHORIZED")

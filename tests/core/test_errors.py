@@ -3,6 +3,7 @@ status; every response carries X-Request-ID; a 500 never leaks a traceback."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -117,12 +118,17 @@ class TestAuthComesFirst:
         r = await client.get("/api/v1/data-items/", params={"api_key": api.api_key})
         assert r.status_code == 200
 
-    async def test_revoked_key_is_401_at_once(self, api: Caller, app: FastAPI) -> None:
+    async def test_revoked_key_is_401_within_the_cache_bound(
+        self, api: Caller, app: FastAPI
+    ) -> None:
+        """Keys are answered from memory for AUTH_CACHE_SECONDS (tests/access/test_replicas.py
+        checks the bound across processes)."""
         from app.accounts import service
 
         assert (await api.client.get("/data-items/")).status_code == 200
         async with app.state.sessionmaker() as session, session.begin():
             await service.revoke_key(session, key_id=api.key_id)
+        await asyncio.sleep(app.state.settings.auth_cache_seconds)
         assert_error(await api.client.get("/data-items/"), 401, "UNAUTHORIZED")
 
     async def test_second_key_of_an_account_sees_the_same_data(
