@@ -50,19 +50,24 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run(
-        "app.main:build",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        root_path=settings.root_path,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-        workers=args.workers or settings.workers,
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": args.host or settings.host,
+        "port": args.port or settings.port,
+        "root_path": settings.root_path,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 30,
+        "workers": args.workers or settings.workers,
+    }
+    if options["workers"] > 1:  # a listening socket per worker (see app/core/serving.py)
+        from app.core.serving import ReusePortMultiprocess
+
+        ReusePortMultiprocess(uvicorn.Config("app.main:build", **options)).run()
+        return
+    uvicorn.run("app.main:build", **options)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
