@@ -10,68 +10,16 @@ answer is a 503 DATABASE_UNAVAILABLE, as for every request (and `/readyz`, witho
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Literal
-
 from fastapi import Request
-from pydantic import Field
-from sqlalchemy import text
 
-from app import __version__
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.core.db import SessionDep
 from app.core.openapi import errors
 from app.core.routing import ApiRouter
-from app.core.schemas import Schema, Timestamp
-from app.data_items.repository import DataItemRepository
+from app.status import service
+from app.status.schemas import StatusRead, Workers, WorkerState
 
 router = ApiRouter(tags=["status"], route_class=AuthenticatedRoute)
-
-WorkerState = Literal["running", "stopped", "off"]
-
-
-class AccountSummary(Schema):
-    id: int
-    name: str
-
-
-class Counts(Schema):
-    data_items: int = Field(examples=[3])
-    rows: int = Field(examples=[125000])
-
-
-class Workers(Schema):
-    """This process's background workers: `running`, `stopped` (not running although it
-    should: the status is then degraded) or `off` (by configuration, e.g. JOB_WORKERS=0)."""
-
-    import_jobs: WorkerState = Field(examples=["running"])
-    webhooks: WorkerState = Field(examples=["running"])
-    row_maintenance: WorkerState = Field(examples=["running"])
-
-
-class StatusRead(Schema):
-    status: Literal["ok", "degraded"] = Field(
-        examples=["ok"],
-        description="`ok`, or `degraded` when a background worker is not running (see `problems`).",
-    )
-    timestamp: Timestamp = Field(description="When the status was taken (the server's clock).")
-    version: str = Field(examples=[__version__])
-    database: str = Field(examples=["ok"])
-    account: AccountSummary
-    counts: Counts
-    workers: Workers
-    problems: list[str] = Field(
-        examples=[[]], description="What makes the status degraded, in words; empty when ok."
-    )
-
-
-_EFFECTS = {
-    "import_jobs": "import job worker is not running: it runs no `?async=true` uploads",
-    "webhooks": "webhook dispatcher is not running: it sends no webhook deliveries",
-    "row_maintenance": (
-        "row maintenance is not running: it keeps no statistics or search indexes up to date"
-    ),
-}
 
 
 def _workers(request: Request) -> Workers:
@@ -101,21 +49,6 @@ def _workers(request: Request) -> Workers:
     responses=errors(401, 503),
 )
 async def get_status(session: SessionDep, account: AccountDep, request: Request) -> StatusRead:
-    await session.execute(text("SELECT 1"))
-    repo = DataItemRepository(session, account.id)
-    workers = _workers(request)
-    problems = [
-        f"This process's {_EFFECTS[name]}."
-        for name, state in workers.model_dump().items()
-        if state == "stopped"
-    ]
-    return StatusRead(
-        status="degraded" if problems else "ok",
-        timestamp=datetime.now(UTC),
-        version=__version__,
-        database="ok",
-        account=AccountSummary(id=account.id, name=account.name),
-        counts=Counts(data_items=await repo.count(), rows=await repo.total_rows()),
-        workers=workers,
-        problems=problems,
+    return await service.get_status(
+        session, account_id=account.id, account_name=account.name, workers=_workers(request)
     )

@@ -1,0 +1,26 @@
+"""What the status endpoint reads: that the database answers, and the caller's own counts."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import DataItem
+
+
+class StatusRepository:
+    def __init__(self, session: AsyncSession, account_id: int) -> None:
+        self.session = session
+        self.account_id = account_id
+
+    async def ping(self) -> None:
+        """A round trip to the database (`SELECT 1`)."""
+        await self.session.execute(text("SELECT 1"))
+
+    async def counts(self) -> tuple[int, int]:
+        """(data items, rows in them) of the account."""
+        stmt = select(func.count(), func.coalesce(func.sum(DataItem.row_count), 0)).where(
+            DataItem.account_id == self.account_id
+        )
+        items, rows = (await self.session.execute(stmt)).one()
+        return int(items), int(rows)
