@@ -50,9 +50,10 @@ bench: $(STAMP) ## run the benchmarks (~10 minutes; see README "Performance")
 load: $(STAMP) ## 50 clients of mixed traffic for 60 s against a fresh service; checks every count adds up
 	$(BIN)/python bench/load.py
 
-fuzz: $(STAMP) ## schemathesis over every operation: ~1,000 cases each (at most FUZZ_SECONDS each), prints the counts
+fuzz: $(STAMP) ## schemathesis over every operation (~1,000 cases each, at most FUZZ_SECONDS each), then 2,000 values through the upload/API agreement tests
 	@report=$$(mktemp); FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} FUZZ_SECONDS=$${FUZZ_SECONDS:-45} FUZZ_REPORT=$$report \
-		$(BIN)/python -m pytest tests/fuzz -q -p no:cacheprovider; status=$$?; cat $$report; rm -f $$report; exit $$status
+		$(BIN)/python -m pytest tests/fuzz -q -p no:cacheprovider; status=$$?; cat $$report; rm -f $$report; \
+		HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/fieldtypes -q -p no:cacheprovider || status=1; exit $$status
 
 hostile: $(STAMP) ## hostile files and JSON bombs against a fresh service: answer, time, peak memory (~1 min)
 	$(BIN)/python bench/hostile.py

@@ -29,13 +29,8 @@ from typing import TypeVar
 
 import polars as pl
 
-from app.ingestion.inference import (
-    ColumnPlan,
-    Converted,
-    build_documents,
-    convert_column,
-    infer_columns,
-)
+from app.ingestion.documents import build_documents
+from app.ingestion.inference import ColumnPlan, Converted, convert_column, infer_columns
 from app.ingestion.readers import RawTable, read_table
 
 GEN_DATA = Path(__file__).resolve().parent / "gen_data.py"

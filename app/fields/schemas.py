@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, field_validator
 
 from app.core.schemas import InputSchema, Schema, optional_not_null, stripped_not_blank
-from app.fields.types import FieldType
+from app.fieldtypes import FieldType
 
 Label = Annotated[
     str,

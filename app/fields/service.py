@@ -10,7 +10,7 @@ from app.core.db import long_statements
 from app.core.errors import BadRequest, ErrorCode
 from app.fields.repository import FieldRepository
 from app.fields.schemas import FieldCreate, FieldUpdate
-from app.fields.types import FieldType
+from app.fieldtypes import FieldType
 from app.models import DataItem, Field
 from app.rows import service as rows_service
 from app.summary import service as summary_service

@@ -44,7 +44,8 @@ Excel typed columns
 Staged for speed: the first 1,000 non-missing values of a column (within its first 10,000
 rows) prune the candidate types cheaply; the survivors are then verified on *every* row, so a
 bad value in the last row is always seen. Columns are processed in parallel threads (Polars
-releases the GIL). Canonical stored forms are described in ``documents.py``.
+releases the GIL). What each value means (the grammar) and its canonical stored form belong to
+the field types, ``app/fieldtypes``, which the API's one-value-at-a-time writes use too.
 """
 
 from __future__ import annotations
@@ -53,45 +54,32 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import polars as pl
 
-from app.fields.types import FieldType
-from app.ingestion.documents import (
-    LEADING_ZERO_RE,
-    DateReading,
-    boolean_values,
-    build_documents,
-    canonical_decimals,
-    datetime_texts,
-    decimal_ok,
-    float_texts,
-    is_missing,
-    json_strings,
-    present_text,
-    quoted,
-    values_of,
-)
+from app.fieldtypes import INFERENCE_ORDER, FieldType, kind_of
+from app.fieldtypes.base import ColumnRead
+from app.fieldtypes.date_vector import DateReading
+from app.fieldtypes.decimal import COMMA, POINT
+from app.fieldtypes.grammar import DATE_ORDERS, LEADING_ZERO_RE, MAX_CHAR_LENGTH, DateOrder
+from app.fieldtypes.vector import is_missing
 
 __all__ = [
     "ColumnPlan",
     "Converted",
-    "build_documents",
     "convert_column",
     "infer_columns",
     "plan_columns",
     "plan_for_type",
 ]
 
-DateOrder = Literal["ymd", "dmy", "mdy", "named"]
 _T = TypeVar("_T")
 SAMPLE_ROWS = 10_000
 SAMPLE_VALUES = 1_000
-MAX_CHAR_LENGTH = 255
 
-_DECIMAL, _DECIMAL_COMMA, _BOOLEAN = "decimal", "decimal comma", "boolean"
-_DATE_ORDERS: tuple[DateOrder, ...] = ("ymd", "named", "dmy", "mdy")
+_DECIMAL, _DECIMAL_COMMA, _BOOLEAN = POINT, COMMA, "boolean"
+_DATE_ORDERS = DATE_ORDERS
 _DESCRIBE = {
     _DECIMAL: "a number",
     _DECIMAL_COMMA: "a number with a decimal comma",
@@ -101,6 +89,13 @@ _DESCRIBE = {
     "dmy": "a day-first date",
     "mdy": "a month-first date",
 }
+# which type each inference candidate belongs to (e.g. "dmy": date)
+_CANDIDATE_TYPE = {
+    candidate: field_type
+    for field_type in INFERENCE_ORDER
+    for candidate in kind_of(field_type).candidates(";")
+}
+Converted = ColumnRead  # per cell: JSON fragment (or null), bad flag, display text
 
 
 @dataclass(frozen=True)
@@ -116,15 +111,6 @@ class ColumnPlan:
     decimal_comma: bool = False  # decimal columns: "1.234,5" style (only in ;-files)
     reasons: str = ""  # short explanation, e.g. "leading zeros (e.g. '02134') keep it text"
     ambiguous_bad: bool = False
-
-
-@dataclass
-class Converted:
-    """Per cell: JSON value text (or null), whether it is bad, and the display text."""
-
-    fragments: pl.Series
-    bad: pl.Series
-    display: pl.Series
 
 
 # ----------------------------------------------------------------------------- inference
@@ -168,11 +154,7 @@ def _infer_one(column: pl.Series, delimiter: str | None) -> ColumnPlan:
 
 def _check(t: pl.Series, candidate: str) -> pl.Series:
     """Boolean Series: the (trimmed) value fits the candidate; false for nulls."""
-    if candidate in (_DECIMAL, _DECIMAL_COMMA):
-        return decimal_ok(t, comma=candidate == _DECIMAL_COMMA).fill_null(False)
-    if candidate == _BOOLEAN:
-        return boolean_values(t).is_not_null()
-    return DateReading(t, candidate, with_text=False).ok
+    return kind_of(_CANDIDATE_TYPE[candidate]).fits(t, candidate)
 
 
 def _first_bad(t: pl.Series, ok: pl.Series) -> str | None:
@@ -189,8 +171,8 @@ def _first_value(t: pl.Series, mask: pl.Series) -> str | None:
 
 
 def _candidates(delimiter: str | None) -> list[str]:
-    base = [_DECIMAL, _DECIMAL_COMMA] if delimiter == ";" else [_DECIMAL]
-    return [*base, _BOOLEAN, *_DATE_ORDERS]
+    """Every type's readings, in the precedence of types (decimal, boolean, date)."""
+    return [c for ft in INFERENCE_ORDER for c in kind_of(ft).candidates(delimiter)]
 
 
 def _infer_text_column(column: pl.Series, delimiter: str | None) -> ColumnPlan:
@@ -246,7 +228,7 @@ def _decide_typed(t: pl.Series, passed: set[str]) -> ColumnPlan | str | None:
         return ColumnPlan(FieldType.BOOLEAN, reasons="every value is a yes/no value")
     orders = [o for o in _DATE_ORDERS if o in passed]
     if "dmy" in orders and "mdy" in orders:
-        example = _first_value(t, DateReading(t, "dmy", with_text=False).differs(t))
+        example = _first_value(t, DateReading.differs(t))
         if example is not None:
             return f"day/month order is ambiguous (e.g. '{_short(example)}')"
         orders.remove("dmy")  # every value reads the same either way
@@ -334,76 +316,22 @@ def plan_for_type(column: pl.Series, field_type: FieldType, *, delimiter: str | 
 
 def convert_column(column: pl.Series, plan: ColumnPlan) -> Converted:
     """Cells -> JSON fragments, bad flags and display text, exactly (never via a float for
-    text). Typed (Excel) cells of the plan's natural type are rendered directly; other typed
-    cells are rendered as their canonical text and then read by the text rules."""
+    text), by the field type's kind. Typed (Excel) cells of the plan's natural type are rendered
+    directly; other typed cells are rendered as their canonical text and then read as text."""
+    kind = kind_of(plan.field_type)
     dtype = column.dtype
     if dtype == pl.String:
-        return _convert_text(column, plan)
+        return kind.read_column(column, plan)
     if dtype == pl.Null:
         nulls = pl.repeat(None, column.len(), dtype=pl.String, eager=True)
         return Converted(nulls, pl.repeat(False, column.len(), eager=True), nulls)
-    if dtype.is_float():
-        text = float_texts(column)
-        natural = FieldType.DECIMAL
-    elif dtype.is_integer():
-        text, natural = column.cast(pl.String), FieldType.DECIMAL
-    elif dtype == pl.Boolean:
-        text = column.replace_strict({True: "true", False: "false"}, return_dtype=pl.String)
-        natural = FieldType.BOOLEAN
-    elif dtype in (pl.Date, pl.Datetime):
-        text, natural = datetime_texts(column), FieldType.DATE
+    for natural in INFERENCE_ORDER:
+        text = kind_of(natural).typed_cells(column)
+        if text is not None:
+            break
     else:
-        return _convert_text(column.cast(pl.String), plan)
+        return kind.read_column(column.cast(pl.String), plan)
     if plan.field_type != natural:
-        return _convert_text(text, plan)
-    fragments = quoted(text) if natural == FieldType.DATE else text
+        return kind.read_column(text, plan)
     bad = (column.is_not_null() & text.is_null()).fill_null(False)
-    return Converted(fragments, bad, text)
-
-
-def _convert_text(column: pl.Series, plan: ColumnPlan) -> Converted:
-    if plan.field_type in (FieldType.CHAR, FieldType.TEXT):
-        display = present_text(column)
-        return Converted(json_strings(display), pl.repeat(False, column.len(), eager=True), display)
-    v = values_of(column)
-    ok, text = _READERS[plan.field_type](v, plan)  # text is null where not ok
-    bad = (v.is_not_null() & ~ok).fill_null(False)
-    fragments = quoted(text) if plan.field_type == FieldType.DATE else text
-    return Converted(fragments, bad, text)
-
-
-def _keep(text: pl.Series, ok: pl.Series) -> pl.Series:
-    frame = pl.DataFrame({"t": text, "ok": ok})
-    return frame.select(pl.when(pl.col("ok")).then(pl.col("t"))).to_series()
-
-
-def _read_decimals(v: pl.Series, plan: ColumnPlan) -> tuple[pl.Series, pl.Series]:
-    ok = decimal_ok(v, comma=plan.decimal_comma, leading_zeros=True).fill_null(False)
-    if plan.ambiguous_bad:
-        other = decimal_ok(v, comma=not plan.decimal_comma, leading_zeros=True).fill_null(False)
-        ok = ok & ~(other & v.str.contains_any([".", ","]).fill_null(False))
-    return ok, canonical_decimals(_keep(v, ok), comma=plan.decimal_comma)
-
-
-def _read_booleans(v: pl.Series, plan: ColumnPlan) -> tuple[pl.Series, pl.Series]:
-    values = boolean_values(v)
-    text = values.replace_strict({True: "true", False: "false"}, return_dtype=pl.String)
-    return values.is_not_null(), text
-
-
-def _read_dates(v: pl.Series, plan: ColumnPlan) -> tuple[pl.Series, pl.Series]:
-    order = plan.date_order or "ymd"
-    reading = DateReading(v, order)
-    ok = reading.ok
-    if plan.ambiguous_bad and order in ("dmy", "mdy"):
-        other = DateReading(v, "mdy" if order == "dmy" else "dmy", with_text=False).ok
-        ok = ok & ~(other & reading.differs(v).fill_null(False))
-        return ok, _keep(reading.text, ok)
-    return ok, reading.text
-
-
-_READERS: dict[FieldType, Callable[[pl.Series, ColumnPlan], tuple[pl.Series, pl.Series]]] = {
-    FieldType.DECIMAL: _read_decimals,
-    FieldType.BOOLEAN: _read_booleans,
-    FieldType.DATE: _read_dates,
-}
+    return Converted(kind.fragments(text), bad, text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from app.core.schemas import Schema, Timestamp
-from app.fields.types import FieldType
+from app.fieldtypes import FieldType
 
 
 class UploadedField(Schema):

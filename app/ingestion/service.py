@@ -26,12 +26,12 @@ from app.core.errors import BadRequest, ErrorCode
 from app.data_items.repository import DataItemRepository
 from app.fields import service as fields_service
 from app.fields.schemas import FieldCreate
-from app.fields.types import FieldType
+from app.fieldtypes import FieldType, kind_of
+from app.fieldtypes.base import Accumulator
 from app.ingestion.documents import build_documents, has_control_chars
 from app.ingestion.inference import ColumnPlan, convert_column, infer_columns, plan_columns
 from app.ingestion.readers import FileFormatError, RawTable, ReadLimits, read_table
 from app.ingestion.repository import ReferenceFileRepository
-from app.ingestion.stats import ColumnStats
 from app.ingestion.upload import SpooledFile
 from app.models import DataItem, Field, ReferenceFile
 from app.rows import partitions
@@ -106,11 +106,11 @@ class Column:
     target: Field
     plan: ColumnPlan
     new_field: bool = True  # False: an append into an existing field (statistics: increments)
-    stats: ColumnStats = field(init=False)
+    stats: Accumulator = field(init=False)
     required: bool = field(init=False)  # every row must give the field a value
 
     def __post_init__(self) -> None:
-        self.stats = ColumnStats(FieldType(self.target.field_type), counts=self.new_field)
+        self.stats = kind_of(self.target.field_type).accumulator(counts=self.new_field)
         self.required = bool(self.target.field_required)
 
 
@@ -160,10 +160,7 @@ def _convert_chunk(
                 continue
         if not bad_rows:
             column.stats.add(converted.display)
-            if (
-                column.plan.field_type in (FieldType.CHAR, FieldType.TEXT)
-                and not result.control_chars
-            ):
+            if kind_of(column.plan.field_type).textual and not result.control_chars:
                 result.control_chars = has_control_chars(converted.fragments, converted.display)
             fragments.append((column.target.id, converted.fragments))
             result.cells += int(converted.fragments.is_not_null().sum())
@@ -448,9 +445,7 @@ async def append_from_file(
             result_stats = await anyio.to_thread.run_sync(column.stats.result)
             await summary_service.replace_stats(session, item.id, {column.target.id: result_stats})
         else:
-            await summary_service.add_aggregates(
-                session, item.id, column.target, column.stats.increments()
-            )
+            await summary_service.add_aggregates(session, item.id, column.target, column.stats)
     phases.lap("stats")
     await session.refresh(item)
     await webhooks_service.emit(

@@ -1,5 +1,7 @@
-"""Filters and sort keys over an item's rows, compiled to SQL over `"values"`: one compiler for
-`GET …/rows/?filter=…&sort=…` and for widgets' `filter_config`.
+"""Filters and sort keys over an item's rows: the filter shape, its checks against the item's
+fields, and the resolved conditions (`RowQuery`: which rows, in which order) that repositories
+turn into SQL (app/rows/query.py) with each field type's own operators. One shape and one set
+of checks for `GET …/rows/?filter=…&sort=…`, exports, and widgets' `filter_config`.
 
 Filter shape (the same as a widget's `filter_config`):
 
@@ -31,8 +33,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from decimal import Decimal
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import Any, Literal, NoReturn
 
 from pydantic import ConfigDict, Field, ValidationError
@@ -41,47 +42,17 @@ from app.core.digits import ascii_int
 from app.core.errors import BadRequest
 from app.core.jsonexact import dumps
 from app.core.routing import parse_json
-from app.core.schemas import InputSchema
-from app.fields.types import CellError, FieldType, Stored, spec
+from app.core.schemas import InputSchema, text_problem
+from app.fieldtypes import CellError, FieldType, FilterOp, Stored, kind_of
 from app.models import Field as FieldModel
-from app.rows.search import like_pattern
+from app.rows.search import MAX_SEARCH_CHARS
+
+__all__ = ["FilterOp"]
 
 MAX_CONDITIONS = 20
 MAX_IN_VALUES = 100
 MAX_FILTER_BYTES = 16_384
 MAX_SORT_KEYS = 5
-
-
-class FilterOp(StrEnum):
-    EQ = "eq"
-    NE = "ne"
-    GT = "gt"
-    GTE = "gte"
-    LT = "lt"
-    LTE = "lte"
-    CONTAINS = "contains"
-    IN = "in"
-    IS_EMPTY = "is_empty"
-    NOT_EMPTY = "not_empty"
-
-
-_EVERY_TYPE = (FilterOp.EQ, FilterOp.NE, FilterOp.IN, FilterOp.IS_EMPTY, FilterOp.NOT_EMPTY)
-_ORDERED = (FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE)
-VALID_OPS: dict[FieldType, tuple[FilterOp, ...]] = {
-    FieldType.CHAR: (*_EVERY_TYPE, FilterOp.CONTAINS),
-    FieldType.TEXT: (*_EVERY_TYPE, FilterOp.CONTAINS),
-    FieldType.DECIMAL: (*_EVERY_TYPE, *_ORDERED),
-    FieldType.DATE: (*_EVERY_TYPE, *_ORDERED),
-    FieldType.BOOLEAN: _EVERY_TYPE,
-}
-_COMPARE = {
-    FilterOp.EQ: "=",
-    FilterOp.NE: "IS DISTINCT FROM",
-    FilterOp.GT: ">",
-    FilterOp.GTE: ">=",
-    FilterOp.LT: "<",
-    FilterOp.LTE: "<=",
-}
 
 
 class FilterCondition(InputSchema):
@@ -125,65 +96,51 @@ class FilterConfig(InputSchema):
     )
 
 
-class SqlParams:
-    """The bind parameters of one statement; names carry a prefix so fragments never collide."""
+@dataclass(frozen=True)
+class Condition:
+    """One checked condition: `values` are parsed with the field's type (none for is_empty and
+    not_empty, several for in)."""
 
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.values: dict[str, object] = {}
-
-    def bind(self, value: object) -> str:
-        name = f"{self.prefix}{len(self.values)}"
-        self.values[name] = value
-        return f":{name}"
-
-    def key(self, field_id: int) -> str:
-        """A field's key in the row document, bound as a string (`"values"->:key`)."""
-        return self.bind(str(int(field_id)))
+    field_id: int
+    field_type: FieldType
+    op: FilterOp
+    values: tuple[Stored, ...] = ()
 
 
-# ------------------------------------------------------------------------ typed expressions
+@dataclass(frozen=True)
+class RowFilter:
+    match: Literal["all", "any"]
+    conditions: tuple[Condition, ...]
 
 
-def cell(key: str) -> str:
-    """The cell as jsonb (NULL when empty)."""
-    return f'("values"->{key})'
+@dataclass(frozen=True)
+class SortKey:
+    field_id: int
+    field_type: FieldType
+    descending: bool = False
 
 
-def cell_text(key: str) -> str:
-    return f'("values"->>{key})'
+@dataclass(frozen=True)
+class Search:
+    """A search term, and how to look for it (see app/rows/search.py): `escapes`, some cell of
+    the item ever held a control character; `indexable=False`, walk the rows in order instead of
+    using the trigram index (for dense matches)."""
+
+    term: str
+    escapes: bool = True
+    indexable: bool = True
 
 
-def numeric(key: str) -> str:
-    """The cell as an exact numeric; NULL when empty (or, during a racing type change, not a
-    number), so a statement never fails on a value it did not expect."""
-    return f"(CASE WHEN jsonb_typeof({cell(key)}) = 'number' THEN {cell(key)}::numeric END)"
+@dataclass(frozen=True)
+class RowQuery:
+    """Which rows, in which order (`row_ref` always breaks ties)."""
 
+    filter: RowFilter | None = None
+    search: Search | None = None
+    sort: tuple[SortKey, ...] = ()
 
-def boolean(key: str) -> str:
-    return f"(CASE WHEN jsonb_typeof({cell(key)}) = 'boolean' THEN {cell(key)}::boolean END)"
-
-
-def text_c(key: str) -> str:
-    """The cell's text compared by code point: ISO dates sort chronologically, and the order does
-    not depend on the database's collation."""
-    return f'({cell_text(key)} COLLATE "C")'
-
-
-def sort_expr(field_type: FieldType | str, key: str) -> str:
-    """The cell as a value that orders the way the type does."""
-    kind = FieldType(field_type)
-    if kind is FieldType.DECIMAL:
-        return numeric(key)
-    if kind is FieldType.BOOLEAN:
-        return boolean(key)
-    return text_c(key)
-
-
-def _moment(key: str) -> str:
-    """A date cell as `YYYY-MM-DDTHH:MM:SS[.f]` text (a day counts as midnight)."""
-    t = cell_text(key)
-    return f"(CASE WHEN length({t}) = 10 THEN {t} || 'T00:00:00' ELSE {t} END)"
+    def searching(self, search: Search | None) -> RowQuery:
+        return RowQuery(self.filter, search, self.sort)
 
 
 # --------------------------------------------------------------------------------- filters
@@ -198,10 +155,11 @@ def _label(field: FieldModel) -> str:
 
 
 def _one_value(field: FieldModel, value: Any) -> Stored:
+    kind = kind_of(field.field_type)
     if isinstance(value, (dict, list)):
-        raise _Problem(f"value must be a single {spec(field.field_type).json_name}")
+        raise _Problem(f"value must be a single {kind.json_name}")
     try:
-        stored = spec(field.field_type).parse(value)
+        stored = kind.parse(value)
     except CellError as exc:
         raise _Problem(f"value {_shown(value)} {exc} ({_label(field)})") from None
     if stored is None:
@@ -214,45 +172,23 @@ def _shown(value: Any) -> str:
     return repr(text[:100] + "…" if len(text) > 100 else text)
 
 
-def _date_compare(key: str, op: FilterOp, value: str, params: SqlParams) -> str:
-    lhs = f"left({cell_text(key)}, 10)" if len(value) == 10 else _moment(key)
-    return f'{lhs} COLLATE "C" {_COMPARE[op]} {params.bind(value)}'
-
-
-def _condition(cond: FilterCondition, field: FieldModel, params: SqlParams) -> str:
-    kind = FieldType(field.field_type)
+def _condition(cond: FilterCondition, field: FieldModel) -> Condition:
+    kind = kind_of(field.field_type)
     op = cond.op
-    if op not in VALID_OPS[kind]:
-        valid = ", ".join(VALID_OPS[kind])
+    if op not in kind.filter_ops:
+        valid = ", ".join(kind.filter_ops)
         raise _Problem(f"op {op} is not valid for {_label(field)} (valid: {valid})")
     if op in (FilterOp.IS_EMPTY, FilterOp.NOT_EMPTY):
         if cond.value is not None:
             raise _Problem(f"op {op} takes no value")
-        exists = f'("values" ? {params.key(field.id)})'
-        return exists if op is FilterOp.NOT_EMPTY else f"NOT {exists}"
+        return Condition(field.id, kind.name, op)
     if op is FilterOp.IN:
         if not isinstance(cond.value, list) or not cond.value:
             raise _Problem("op in needs a non-empty list of values")
         if len(cond.value) > MAX_IN_VALUES:
             raise _Problem(f"op in takes at most {MAX_IN_VALUES} values")
-        values = [_one_value(field, v) for v in cond.value]
-        key = params.key(field.id)
-        if kind is FieldType.DATE:
-            parts = [_date_compare(key, FilterOp.EQ, str(v), params) for v in values]
-            return "(" + " OR ".join(parts) + ")"
-        fragments = [spec(kind).json_fragment(v) for v in values]
-        return f"{cell(key)} = ANY(CAST({params.bind(fragments)} AS jsonb[]))"
-    value = _one_value(field, cond.value)
-    key = params.key(field.id)
-    if op is FilterOp.CONTAINS:
-        return f"{cell_text(key)} ILIKE {params.bind(like_pattern(str(value)))}"
-    if kind is FieldType.DATE:
-        return _date_compare(key, op, str(value), params)
-    if op in (FilterOp.EQ, FilterOp.NE):
-        fragment = params.bind(spec(kind).json_fragment(value))
-        return f"{cell(key)} {_COMPARE[op]} CAST({fragment} AS jsonb)"
-    assert isinstance(value, Decimal)  # ordered ops on other types were refused above
-    return f"{numeric(key)} {_COMPARE[op]} CAST({params.bind(value)} AS numeric)"
+        return Condition(field.id, kind.name, op, tuple(_one_value(field, v) for v in cond.value))
+    return Condition(field.id, kind.name, op, (_one_value(field, cond.value),))
 
 
 def _raise(where: str, problems: list[dict[str, str]]) -> NoReturn:
@@ -262,10 +198,10 @@ def _raise(where: str, problems: list[dict[str, str]]) -> NoReturn:
     raise BadRequest(f"Invalid {where}: {len(problems)} problems (see details).", details=problems)
 
 
-def _compile(
-    config: FilterConfig, fields: Mapping[int, FieldModel], params: SqlParams, where: str
-) -> tuple[list[str], list[dict[str, str]]]:
-    parts: list[str] = []
+def _resolve(
+    config: FilterConfig, fields: Mapping[int, FieldModel], where: str
+) -> tuple[list[Condition], list[dict[str, str]]]:
+    conditions: list[Condition] = []
     problems: list[dict[str, str]] = []
     for i, cond in enumerate(config.conditions):
         name = f"{where}.conditions.{i}"
@@ -276,40 +212,33 @@ def _compile(
             )
             continue
         try:
-            parts.append(_condition(cond, field, params))
+            conditions.append(_condition(cond, field))
         except _Problem as exc:
             problems.append({"field": name, "message": str(exc)})
-    return parts, problems
+    return conditions, problems
 
 
 def filter_problems(
     config: FilterConfig, fields: Mapping[int, FieldModel], *, where: str
 ) -> list[dict[str, str]]:
     """Every problem of a filter against these fields (unknown field, op not valid for the type,
-    a value not of the type, too large): empty when it compiles."""
+    a value not of the type, too large): empty when it is fine."""
     size = len(dumps(config.model_dump(mode="python")).encode())
     if size > MAX_FILTER_BYTES:
         return [{"field": where, "message": f"is larger than {MAX_FILTER_BYTES:,} bytes as JSON"}]
-    return _compile(config, fields, SqlParams("chk"), where)[1]
+    return _resolve(config, fields, where)[1]
 
 
-def compile_filter(
-    config: FilterConfig,
-    fields: Mapping[int, FieldModel],
-    params: SqlParams,
-    *,
-    where: str = "filter",
-) -> str | None:
-    """A SQL condition over `"values"` (None when there are no conditions), its values bound in
-    `params`; a 400 naming every problem (unknown field, op not valid for the type, a value not of
-    the type) otherwise. `where` names the input in messages."""
-    parts, problems = _compile(config, fields, params, where)
+def resolve_filter(
+    config: FilterConfig, fields: Mapping[int, FieldModel], *, where: str = "filter"
+) -> RowFilter | None:
+    """The filter's conditions with their values read by each field's type (None when there
+    are none); a 400 naming every problem (unknown field, op not valid for the type, a value not
+    of the type) otherwise. `where` names the input in messages."""
+    conditions, problems = _resolve(config, fields, where)
     if problems:
         _raise(where, problems)
-    if not parts:
-        return None
-    joiner = " AND " if config.match == "all" else " OR "
-    return "(" + joiner.join(parts) + ")"
+    return RowFilter(config.match, tuple(conditions)) if conditions else None
 
 
 def parse_filter(raw: str, *, where: str = "filter") -> FilterConfig:
@@ -340,13 +269,13 @@ def parse_filter(raw: str, *, where: str = "filter") -> FilterConfig:
 # ------------------------------------------------------------------------------------ sort
 
 
-def compile_sort(raw: str, fields: Mapping[int, FieldModel], params: SqlParams) -> str:
-    """`102,-103` -> an ORDER BY list, empty cells last both ways (the caller adds `row_ref`)."""
+def resolve_sort(raw: str, fields: Mapping[int, FieldModel]) -> tuple[SortKey, ...]:
+    """`102,-103` -> sort keys (empty cells last both ways; `row_ref` breaks ties)."""
     tokens = [t.strip() for t in raw.split(",")]
     problems: list[dict[str, str]] = []
     if len(tokens) > MAX_SORT_KEYS:
         raise BadRequest(f"Invalid sort: {len(tokens)} keys; the limit is {MAX_SORT_KEYS}.")
-    items: list[str] = []
+    keys: list[SortKey] = []
     seen: set[int] = set()
     for token in tokens:
         descending = token.startswith("-")
@@ -367,8 +296,32 @@ def compile_sort(raw: str, fields: Mapping[int, FieldModel], params: SqlParams) 
             problems.append({"field": "sort", "message": f"field {name} is given twice"})
             continue
         seen.add(field.id)
-        expr = sort_expr(field.field_type, params.key(field.id))
-        items.append(f"{expr} {'DESC' if descending else 'ASC'} NULLS LAST")
+        keys.append(SortKey(field.id, FieldType(field.field_type), descending))
     if problems:
         _raise("sort", problems)
-    return ", ".join(items)
+    return tuple(keys)
+
+
+def check_search(search: str) -> str:
+    if len(search) > MAX_SEARCH_CHARS:
+        raise BadRequest(f"`search` is longer than {MAX_SEARCH_CHARS} characters.")
+    if problem := text_problem(search):
+        raise BadRequest(f"`search` {problem}.")
+    return search
+
+
+def row_query(
+    fields: Mapping[int, FieldModel],
+    *,
+    filter_json: str | None,
+    sort: str | None,
+    search: str | None = None,
+    escapes: bool = True,
+) -> RowQuery:
+    """The rows `GET …/rows/` lists with these parameters (a 400 for bad ones)."""
+    row_filter = None
+    if filter_json:
+        row_filter = resolve_filter(parse_filter(filter_json), fields)
+    keys = resolve_sort(sort, fields) if sort else ()
+    found = Search(check_search(search), escapes) if search else None
+    return RowQuery(row_filter, found, keys)

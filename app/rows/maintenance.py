@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from app.core.db import long_session_statements
 from app.core.errors import ErrorCode, ServiceUnavailable
 from app.rows import partitions
-from app.rows.repository import SEARCH_TEXT
+from app.rows.search import SEARCH_TEXT
 from app.summary import service as summary_service
 
 log = logging.getLogger("app.rows.maintenance")

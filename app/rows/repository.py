@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Text, bindparam, cast, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.reads import sql
+from app.fieldtypes.sql import Cell
 from app.rows import partitions
-
-# The text of every cell value of a row, without keys (so "10" does not match key "101"):
-# the expression the per-item trigram index is built on (see app/rows/search.py).
-SEARCH_TEXT = """jsonb_path_query_array("values", '$.*'::jsonpath)::text"""
+from app.rows.filters import RowQuery
+from app.rows.query import ROWS, conditions, order_by
 
 
 class RowRepository:
@@ -112,29 +112,19 @@ class RowRepository:
         )
 
     async def page(
-        self,
-        all_fields: str,
-        *,
-        offset: int,
-        limit: int,
-        where: str = "",
-        params: dict[str, object] | None = None,
-        order: str = "",
+        self, all_fields: str, *, offset: int, limit: int, query: RowQuery | None = None
     ) -> list[tuple[int, str]]:
-        """One page: `order` is an ORDER BY list (row_ref is always the last tie-breaker).
+        """One page of the rows `query` selects, in its order (row_ref always the last key).
         The offset is walked over row refs only; documents are rendered for the page's rows
         alone (rendering every skipped row made offset 900,000 take seconds)."""
-        order_by = f"{order}, row_ref" if order else "row_ref"
-        refs = [
-            int(ref)
-            for (ref,) in await self.session.execute(
-                text(
-                    f"SELECT row_ref FROM rows WHERE data_item_id = :item {where} "
-                    f"ORDER BY {order_by} OFFSET :offset LIMIT :limit"
-                ),
-                {"item": self.item, "offset": offset, "limit": limit, **(params or {})},
-            )
-        ]
+        refs_stmt = (
+            select(ROWS.c.row_ref)
+            .where(*conditions(self.item, query))
+            .order_by(*order_by(query))
+            .offset(offset)
+            .limit(limit)
+        )
+        refs = [int(ref) for (ref,) in await self.session.execute(refs_stmt)]
         if not refs:
             return []
         docs = dict(
@@ -149,12 +139,20 @@ class RowRepository:
         )
         return [(ref, docs[ref]) for ref in refs]
 
-    async def count(self, where: str, params: dict[str, object]) -> int:
-        result = await self.session.execute(
-            text(f"SELECT count(*) FROM rows WHERE data_item_id = :item {where}"),
-            {"item": self.item, **params},
+    async def count(self, query: RowQuery | None = None) -> int:
+        """How many rows `query` selects."""
+        stmt = select(func.count()).select_from(ROWS).where(*conditions(self.item, query))
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def count_holding(self, field_id: int, json_values: Sequence[str]) -> int:
+        """How many rows hold one of these values (JSON texts) in the field."""
+        holding = Cell(field_id).json == func.any(
+            cast(bindparam("vals", list(json_values), type_=ARRAY(Text)), ARRAY(JSONB))
         )
-        return int(result.scalar_one())
+        stmt = (
+            select(func.count()).select_from(ROWS).where(ROWS.c.data_item_id == self.item, holding)
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
 
     async def strip_field(self, field_id: int) -> int:
         """Remove a field's values from every row, in one statement."""

@@ -16,9 +16,14 @@ from __future__ import annotations
 
 import re
 
-from app.rows.repository import SEARCH_TEXT
+from sqlalchemy import TextClause, text
+
+from app.fieldtypes.sql import like_pattern
 
 MAX_SEARCH_CHARS = 1_000
+# The text of every cell value of a row, without keys (so "10" does not match key "101"):
+# the expression the per-item trigram index is built on (app/rows/maintenance.py).
+SEARCH_TEXT = """jsonb_path_query_array("values", '$.*'::jsonpath)::text"""
 _JSON_SYNTAX = set('"\\,[]')
 
 
@@ -47,12 +52,6 @@ def pg_json_escape(term: str) -> str:
     return "".join(out)
 
 
-def like_pattern(term: str) -> str:
-    """%term% with LIKE's own special characters taken literally (backslash is the escape)."""
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
 
@@ -64,12 +63,10 @@ def needs_exact_check(term: str) -> bool:
     return any(ch in _JSON_SYNTAX or ord(ch) < 0x20 for ch in term)
 
 
-def search_condition(
-    term: str, *, indexable: bool = True, escapes: bool = True
-) -> tuple[str, dict[str, object]]:
-    """SQL (to AND into a rows query) and its parameters. `indexable=False` gives the same
-    condition in a form the trigram index does not match, for the ordered scan that answers a
-    first page quickly when matches are dense. `escapes=False`: no cell of the item ever held a
+def search_clause(term: str, *, indexable: bool = True, escapes: bool = True) -> TextClause:
+    """The condition (to AND into a rows query), its values bound. `indexable=False` gives the
+    same condition in a form the trigram index does not match, for the ordered scan that answers
+    a first page quickly when matches are dense. `escapes=False`: no cell of the item ever held a
     control character, so a plain term needs no per-cell check at all."""
     coarse = SEARCH_TEXT if indexable else f"({SEARCH_TEXT} || '')"
     exact = (
@@ -77,12 +74,13 @@ def search_condition(
         "WHERE cell.value ILIKE :search_exact)"
     )
     if needs_exact_check(term):
-        sql = f"AND {coarse} ILIKE :search_coarse AND {exact}"
+        sql = f"{coarse} ILIKE :search_coarse AND {exact}"
     elif not escapes:
-        sql = f"AND {coarse} ILIKE :search_coarse"
+        sql = f"{coarse} ILIKE :search_coarse"
     else:
-        sql = f"AND {coarse} ILIKE :search_coarse AND ({SEARCH_TEXT} !~ '\\\\[bfnrtu]' OR {exact})"
-    return sql, {
-        "search_coarse": like_pattern(pg_json_escape(term)),
-        "search_exact": like_pattern(term),
-    }
+        sql = f"{coarse} ILIKE :search_coarse AND ({SEARCH_TEXT} !~ '\\\\[bfnrtu]' OR {exact})"
+    clause = text(f"({sql})")
+    values = {"search_coarse": like_pattern(pg_json_escape(term))}
+    if ":search_exact" in sql:
+        values["search_exact"] = like_pattern(term)
+    return clause.bindparams(**values)

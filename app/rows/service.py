@@ -16,21 +16,11 @@ from app.core.db import read_snapshot
 from app.core.digits import ascii_int
 from app.core.errors import BadRequest, ErrorCode, NotFound
 from app.core.reads import read_connection
-from app.core.schemas import text_problem
-from app.fields.types import (
-    CellError,
-    DateOrder,
-    FieldType,
-    FieldTypeSpec,
-    Stored,
-    date_readings,
-    from_stored_json,
-    spec,
-)
+from app.fieldtypes import CellError, FieldType, Kind, Stored, kind_of
 from app.models import DataItem, Field
 from app.rows import filters, repository
 from app.rows.repository import RowRepository
-from app.rows.search import MAX_SEARCH_CHARS, has_control_chars, search_condition
+from app.rows.search import has_control_chars
 from app.summary import service as summary_service
 from app.summary.service import FieldChange
 
@@ -62,7 +52,7 @@ class FieldInfo:
     label: str
     field_type: str
     required: bool
-    spec: FieldTypeSpec
+    kind: Kind
 
     @classmethod
     def of(cls, field: Field) -> FieldInfo:
@@ -71,7 +61,7 @@ class FieldInfo:
             field.field_label,
             field.field_type,
             field.field_required,
-            spec(field.field_type),
+            kind_of(field.field_type),
         )
 
     @property
@@ -106,7 +96,7 @@ def parse_values(
             )
             continue
         try:
-            stored = field.spec.parse(value)
+            stored = field.kind.parse(value)
         except CellError as exc:
             problems.append(
                 {
@@ -130,7 +120,7 @@ def parse_values(
 def document(values: Mapping[int, Stored | None], fields_by_id: Mapping[int, FieldInfo]) -> str:
     """A row's JSONB document: non-empty cells only, keyed by field id."""
     parts = [
-        f'"{fid}":{fields_by_id[fid].spec.json_fragment(v)}'
+        f'"{fid}":{fields_by_id[fid].kind.json_fragment(v)}'
         for fid, v in sorted(values.items())
         if v is not None
     ]
@@ -168,7 +158,7 @@ def _stored_doc(
         if fid is None or fid not in fields_by_id or value is None:
             continue
         try:
-            out[fid] = from_stored_json(fields_by_id[fid].field_type, value)
+            out[fid] = kind_of(fields_by_id[fid].field_type).from_stored(value)
         except (CellError, ValueError, TypeError, ArithmeticError):
             out[fid] = Unfit(value)
     return out
@@ -377,42 +367,29 @@ async def list_rows(
     repo = RowRepository(session, item.id)
     nulls = nulls_document(fields)
     by_id = {f.id: f for f in fields}
-    narrow, narrow_params = "", filters.SqlParams("flt")
-    if filter_json is not None and filter_json != "":
-        condition = filters.compile_filter(filters.parse_filter(filter_json), by_id, narrow_params)
-        narrow = f"AND {condition}" if condition else ""
-    order_params = filters.SqlParams("srt")
-    order = filters.compile_sort(sort, by_id, order_params) if sort else ""
-    extra = {**narrow_params.values, **order_params.values}
+    query = filters.row_query(by_id, filter_json=filter_json, sort=sort)
 
-    async def page(where: str, params: dict[str, object]) -> list[tuple[int, str]]:
-        return await repo.page(
-            nulls, offset=offset, limit=limit, where=where, params=params, order=order
-        )
+    async def page(query: filters.RowQuery) -> list[tuple[int, str]]:
+        return await repo.page(nulls, offset=offset, limit=limit, query=query)
 
     rows: list[tuple[int, str]] = []
     if search is not None and search != "":
-        if len(search) > MAX_SEARCH_CHARS:
-            raise BadRequest(f"`search` is longer than {MAX_SEARCH_CHARS} characters.")
-        if problem := text_problem(search):
-            raise BadRequest(f"`search` {problem}.")
-        where, params = search_condition(search, escapes=item.has_control_chars)
-        total = await repo.count(f"{where} {narrow}", {**params, **narrow_params.values})
+        term = filters.check_search(search)
+        total = await repo.count(query.searching(filters.Search(term, item.has_control_chars)))
         if total and offset < total:
             # Dense matches: walk the rows in order and stop at the page; sparse ones: the index.
             dense = total * 20 >= max(item.row_count, 1)
-            where, params = search_condition(
-                search, indexable=not dense, escapes=item.has_control_chars
+            rows = await page(
+                query.searching(filters.Search(term, item.has_control_chars, indexable=not dense))
             )
-            rows = await page(f"{where} {narrow}", {**params, **extra})
-    elif narrow:
-        total = await repo.count(narrow, narrow_params.values)
+    elif query.filter is not None:
+        total = await repo.count(query)
         if total and offset < total:
-            rows = await page(narrow, extra)
+            rows = await page(query)
     else:
         total = await _row_count(session, item)
         if offset < total:
-            rows = await page("", extra)
+            rows = await page(query)
     body = ",".join(render_row(ref, doc) for ref, doc in rows)
     return f'{{"total":{total},"offset":{offset},"limit":{limit},"rows":[{body}]}}'.encode()
 
@@ -446,18 +423,6 @@ async def _row_count(session: AsyncSession, item: DataItem) -> int:
 # ------------------------------------------------------------------ field type changes, deletes
 
 
-def _column_date_order(values: Sequence[str]) -> DateOrder | None:
-    """The day/month order that fits every value (None if both or neither do)."""
-    orders: set[DateOrder] = {"dmy", "mdy"}
-    seen = False
-    for value in values:
-        readings = date_readings(value)
-        if "dmy" in readings or "mdy" in readings:
-            seen = True
-            orders &= {o for o in ("dmy", "mdy") if o in readings}
-    return next(iter(orders)) if seen and len(orders) == 1 else None
-
-
 @dataclass(frozen=True)
 class _Shown:
     """A stored value that does not fit the field's old type, as text (it converts like any
@@ -468,7 +433,7 @@ class _Shown:
 
 def _old_value(old_type: FieldType, raw: object) -> Stored | _Shown:
     try:
-        return from_stored_json(old_type, raw)
+        return kind_of(old_type).from_stored(raw)
     except (CellError, ValueError, TypeError, ArithmeticError):
         return _Shown(raw if isinstance(raw, str) else json.dumps(raw, default=str))
 
@@ -479,7 +444,8 @@ async def convert_field(
     """Convert every stored value of `field` to `new_type` in one statement, or raise a 400 that
     says how many values cannot convert (with the first few) and change nothing."""
     repo = RowRepository(session, item.id)
-    if new_type in (FieldType.CHAR, FieldType.TEXT):
+    target = kind_of(new_type)
+    if target.textual:  # the value as shown becomes the string: cannot fail
         await repo.convert_to_text(field.id)
         return
     old_type = FieldType(field.field_type)
@@ -487,35 +453,21 @@ async def convert_field(
     if not stored_texts:
         return
     olds = [_old_value(old_type, json.loads(t, parse_float=Decimal)) for t in stored_texts]
-    shown = [v.display if isinstance(v, _Shown) else spec(old_type).display(v) for v in olds]
-    order = _column_date_order(shown) if new_type is FieldType.DATE else None
-    target = spec(new_type)
+    shown = [v.display if isinstance(v, _Shown) else kind_of(old_type).display(v) for v in olds]
+    order = target.column_order(shown)
     new_texts: list[str | None] = []
     bad: list[str] = []
     reasons: dict[str, str] = {}
     for text_value, old, display in zip(stored_texts, olds, shown, strict=True):
         try:
-            if (
-                old_type is FieldType.BOOLEAN
-                and new_type is FieldType.DECIMAL
-                and old
-                in (
-                    True,
-                    False,
-                )
-            ):
-                converted: Stored | None = Decimal(1 if old else 0)
-            else:
-                converted = target.parse(display, date_order=order)
+            converted = target.convert(old, display, date_order=order)
         except CellError as exc:
             bad.append(text_value)
             reasons[display] = str(exc)
             continue
         new_texts.append(None if converted is None else target.json_fragment(converted))
     if bad:
-        count = await repo.count(
-            'AND "values"->:key = ANY(CAST(:bad AS jsonb[]))', {"key": str(field.id), "bad": bad}
-        )
+        count = await repo.count_holding(field.id, bad)
         examples = await repo.first_rows_with(field.id, bad, 5)
         raise BadRequest(
             f"Cannot change field {_label(field)} from {old_type} to {new_type}: {count:,} "

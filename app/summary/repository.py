@@ -1,4 +1,7 @@
-"""SQL for per-field statistics: incremental updates, staleness, and recomputation from rows."""
+"""SQL for per-field statistics: incremental updates, staleness, and recomputation from rows.
+
+What is aggregated, and how, is each field type's (`Kind.stats_value`, `stats_aggregates`,
+`valid`); the statements, scoped to one item, are built here."""
 
 from __future__ import annotations
 
@@ -6,11 +9,19 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import ColumnElement, Text, func, literal, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.reads import sql
-from app.models import FieldStats
+from app.fieldtypes import Kind, kind_of
+from app.fieldtypes.base import EMPTY_STATS
+from app.fieldtypes.sql import Cell, by_code_point
+from app.fieldtypes.text import TOP_VALUES
+from app.models import DataItem, Field, FieldStats, rows_table
+
+INVALID_SHOWN = 5
+_LOCK_CLASS = 7_301  # advisory lock namespace for per-item statistics work
 
 
 class StatsRepository:
@@ -57,38 +68,32 @@ class StatsRepository:
         true_count: int = 0,
         false_count: int = 0,
     ) -> None:
-        """Values were added (none removed): keep exact aggregates without a recomputation."""
+        """Values were added (none removed): keep exact aggregates without a recomputation
+        (the arguments are a kind's `increments`)."""
+        s = FieldStats
+        values: dict[str, Any] = {
+            "non_empty": s.non_empty + count,
+            "true_count": s.true_count + true_count,
+            "false_count": s.false_count + false_count,
+            "generation": s.generation + 1,
+        }
+        if num_sum is not None:
+            values["num_sum"] = func.coalesce(s.num_sum, 0) + num_sum
+        if num_min is not None:
+            values["num_min"] = func.least(s.num_min, num_min)
+        if num_max is not None:
+            values["num_max"] = func.greatest(s.num_max, num_max)
+        if num_scale is not None:
+            values["num_scale"] = func.greatest(s.num_scale, num_scale)
+        if text_min is not None:
+            values["text_min"] = func.least(by_code_point(s.text_min), literal(text_min, Text))
+        if text_max is not None:
+            values["text_max"] = func.greatest(by_code_point(s.text_max), literal(text_max, Text))
         await self.session.execute(
-            text(
-                """
-                UPDATE field_stats SET
-                    non_empty = non_empty + :count,
-                    num_sum = CASE WHEN CAST(:num_sum AS numeric) IS NULL THEN num_sum
-                                   ELSE COALESCE(num_sum, 0) + CAST(:num_sum AS numeric) END,
-                    num_min = LEAST(num_min, CAST(:num_min AS numeric)),
-                    num_max = GREATEST(num_max, CAST(:num_max AS numeric)),
-                    num_scale = GREATEST(num_scale, CAST(:num_scale AS integer)),
-                    text_min = LEAST(text_min COLLATE "C", CAST(:text_min AS text)),
-                    text_max = GREATEST(text_max COLLATE "C", CAST(:text_max AS text)),
-                    true_count = true_count + :true_count,
-                    false_count = false_count + :false_count,
-                    generation = generation + 1
-                WHERE field_id = :field_id AND data_item_id = :item
-                """
-            ),
-            {
-                "field_id": field_id,
-                "item": self.data_item_id,
-                "count": count,
-                "num_sum": num_sum,
-                "num_min": num_min,
-                "num_max": num_max,
-                "num_scale": num_scale,
-                "text_min": text_min,
-                "text_max": text_max,
-                "true_count": true_count,
-                "false_count": false_count,
-            },
+            update(s)
+            .where(s.field_id == field_id, s.data_item_id == self.data_item_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
         )
 
     async def replace(self, field_id: int, values: dict[str, Any]) -> None:
@@ -105,98 +110,99 @@ class StatsRepository:
 # These run on their own connection (REPEATABLE READ, so the generation read and the aggregates
 # come from one snapshot) outside any request transaction.
 
-# When a stored value fits its field's type. Values that do not (a bug, or an old race of a
-# type change with a write) are left out of the statistics and counted as invalid instead, so a
-# summary never fails on them (a cast would) and names the cells to repair.
-_VALID = {
-    "decimal": """jsonb_typeof("values"->:key) = 'number'""",
-    "date": """(jsonb_typeof("values"->:key) = 'string' AND "values"->>:key
-               ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,6})?)?$')""",
-    "boolean": """jsonb_typeof("values"->:key) = 'boolean'""",
-    "text": """jsonb_typeof("values"->:key) = 'string'""",
-}
-_PRESENT = """data_item_id = :item AND "values" ? :key
-              AND jsonb_typeof("values"->:key) <> 'null'"""
 
-_TYPED_SQL = {
-    "decimal": f"""
-        SELECT count(v) AS non_empty, sum(v) AS num_sum, min(v) AS num_min, max(v) AS num_max,
-               max(scale(v)) AS num_scale, count(*) - count(v) AS invalid_count
-        FROM (SELECT CASE WHEN {_VALID["decimal"]} THEN ("values"->:key)::numeric END AS v
-              FROM rows WHERE {_PRESENT}) s
-    """,
-    "date": f"""
-        SELECT count(v) AS non_empty, min(v COLLATE "C") AS text_min, max(v COLLATE "C") AS text_max,
-               count(*) - count(v) AS invalid_count
-        FROM (SELECT CASE WHEN {_VALID["date"]} THEN "values"->>:key END AS v
-              FROM rows WHERE {_PRESENT}) s
-    """,
-    "boolean": f"""
-        SELECT count(*) FILTER (WHERE {_VALID["boolean"]}) AS non_empty,
-               count(*) FILTER (WHERE "values"->:key = 'true'::jsonb) AS true_count,
-               count(*) FILTER (WHERE "values"->:key = 'false'::jsonb) AS false_count,
-               count(*) FILTER (WHERE NOT {_VALID["boolean"]}) AS invalid_count
-        FROM rows WHERE {_PRESENT}
-    """,
-    "text": f"""
-        WITH counts AS (
-            SELECT "values"->>:key AS v, count(*) AS n FROM rows
-            WHERE {_PRESENT} AND {_VALID["text"]} GROUP BY 1
-        )
-        SELECT (SELECT COALESCE(sum(n), 0) FROM counts) AS non_empty,
-               (SELECT count(*) FROM counts) AS unique_count,
-               (SELECT COALESCE(jsonb_agg(jsonb_build_object('value', v, 'count', n)
-                                          ORDER BY n DESC, v COLLATE "C"), '[]'::jsonb)
-                FROM (SELECT v, n FROM counts ORDER BY n DESC, v COLLATE "C" LIMIT 10) t)
-               AS top_values,
-               (SELECT count(*) FROM rows WHERE {_PRESENT} AND NOT {_VALID["text"]})
-               AS invalid_count
-    """,
-}
-INVALID_SHOWN = 5
+async def lock_item(conn: AsyncConnection, item_id: int, *, unlock: bool = False) -> None:
+    """The item's statistics lock (session level: held across the snapshot's transaction)."""
+    fn = func.pg_advisory_unlock if unlock else func.pg_advisory_lock
+    await conn.execute(select(fn(_LOCK_CLASS, int(item_id) % 2**31)))
 
 
-def _sql_kind(field_type: str) -> str:
-    return "text" if field_type in ("char", "text") else field_type
+async def row_count(conn: AsyncConnection, item_id: int) -> int | None:
+    stmt = select(DataItem.row_count).where(DataItem.id == item_id)
+    found = (await conn.execute(stmt)).scalar_one_or_none()
+    return None if found is None else int(found)
 
 
-async def stale_generations(conn: AsyncConnection, item_id: int) -> dict[int, int]:
-    result = await conn.execute(
-        text("SELECT field_id, generation FROM field_stats WHERE data_item_id = :i AND stale"),
-        {"i": item_id},
+async def field_types(conn: AsyncConnection, item_id: int) -> list[tuple[int, str]]:
+    stmt = (
+        select(Field.id, Field.field_type).where(Field.data_item_id == item_id).order_by(Field.id)
     )
-    return {int(f): int(g) for f, g in result}
+    return [(int(fid), str(ftype)) for fid, ftype in await conn.execute(stmt)]
+
+
+async def stored(conn: AsyncConnection, item_id: int) -> dict[int, dict[str, Any]]:
+    """Every field's `field_stats` row, as stored."""
+    table = FieldStats.__table__
+    result = await conn.execute(select(table).where(table.c.data_item_id == item_id))
+    return {int(r["field_id"]): dict(r) for r in result.mappings()}
 
 
 async def compute(
     conn: AsyncConnection, item_id: int, field_id: int, field_type: str
 ) -> dict[str, Any]:
-    """Every statistic of one field, from its rows."""
-    result = await conn.execute(
-        text(_TYPED_SQL[_sql_kind(field_type)]), {"item": item_id, "key": str(field_id)}
-    )
-    row = result.mappings().one()
-    values: dict[str, Any] = {
-        "non_empty": 0, "num_sum": None, "num_min": None, "num_max": None, "num_scale": None,
-        "text_min": None, "text_max": None, "true_count": 0, "false_count": 0,
-        "unique_count": None, "top_values": None, "invalid_count": 0, "invalid_cells": None,
-    }  # fmt: skip
-    values.update({k: v for k, v in row.items() if v is not None or k == "num_sum"})
+    """Every statistic of one field, from its rows: what fits the field's type is aggregated,
+    what does not is counted as invalid (never a failed cast) and the first few such cells are
+    named, to be repaired."""
+    kind, cell, rows = kind_of(field_type), Cell(field_id), rows_table
+    present = _present(item_id, cell)
+    values = dict(EMPTY_STATS)
+    if kind.textual:
+        values.update(await _value_counts(conn, item_id, kind, cell))
+    else:
+        inner = select(kind.stats_value(cell).label("v")).where(present).subquery()
+        aggregates = kind.stats_aggregates(inner.c.v)
+        row = (await conn.execute(select(*(e.label(n) for n, e in aggregates.items())))).one()
+        values.update({k: v for k, v in row._mapping.items() if v is not None or k == "num_sum"})
     if values["invalid_count"]:
-        kind = _sql_kind(field_type)
         cells = await conn.execute(
-            text(
-                f"""SELECT row_ref, "values"->:key AS value FROM rows
-                    WHERE data_item_id = :item AND "values" ? :key
-                      AND jsonb_typeof("values"->:key) <> 'null' AND NOT {_VALID[kind]}
-                    ORDER BY row_ref LIMIT :n"""
-            ),
-            {"item": item_id, "key": str(field_id), "n": INVALID_SHOWN},
+            select(rows.c.row_ref, cell.json)
+            .where(present, ~kind.valid(cell))
+            .order_by(rows.c.row_ref)
+            .limit(INVALID_SHOWN)
         )
-        values["invalid_cells"] = [
-            {"row_ref": str(ref), "value": value} for ref, value in cells.all()
-        ]
+        values["invalid_cells"] = [{"row_ref": str(ref), "value": v} for ref, v in cells.all()]
     return values
+
+
+def _present(item_id: int, cell: Cell) -> ColumnElement[bool]:
+    """The item's rows with a (non-null) value for the field."""
+    not_null = cell.json_type() != literal("null", Text)
+    return (rows_table.c.data_item_id == int(item_id)) & cell.present & not_null
+
+
+async def _value_counts(
+    conn: AsyncConnection, item_id: int, kind: Kind, cell: Cell
+) -> dict[str, Any]:
+    """char/text: values, distinct values and the most frequent ones (ties by code point)."""
+    rows, present = rows_table, _present(item_id, cell)
+    counts = (
+        select(cell.text.label("v"), func.count().label("n"))
+        .where(present, kind.valid(cell))
+        .group_by(text("1"))
+        .cte("counts")
+    )
+    top = (
+        select(counts.c.v, counts.c.n)
+        .order_by(counts.c.n.desc(), by_code_point(counts.c.v))
+        .limit(TOP_VALUES)
+        .subquery()
+    )
+    pair = func.jsonb_build_object(literal("value"), top.c.v, literal("count"), top.c.n)
+    top_values = func.coalesce(
+        func.jsonb_agg(aggregate_order_by(pair, top.c.n.desc(), by_code_point(top.c.v))),
+        literal("[]", JSONB),
+    )
+    invalid = (
+        select(func.count()).select_from(rows).where(present, ~kind.valid(cell)).scalar_subquery()
+    )
+    stmt = select(
+        select(func.coalesce(func.sum(counts.c.n), 0)).scalar_subquery().label("non_empty"),
+        select(func.count()).select_from(counts).scalar_subquery().label("unique_count"),
+        select(top_values).scalar_subquery().label("top_values"),
+        invalid.label("invalid_count"),
+    )
+    row = (await conn.execute(stmt)).one()
+    return dict(row._mapping)
 
 
 async def save_if_unchanged(
@@ -215,10 +221,7 @@ async def save_if_unchanged(
     return bool(result.rowcount)
 
 
-STAT_COLUMNS = (
-    "non_empty", "num_sum", "num_min", "num_max", "num_scale", "text_min", "text_max",
-    "true_count", "false_count", "unique_count", "top_values", "invalid_count", "invalid_cells",
-)  # fmt: skip
+STAT_COLUMNS = tuple(EMPTY_STATS)  # every `field_stats` column a computation sets
 
 
 async def read_stored(conn: Any, account_id: int, item_id: int) -> list[Any]:

@@ -20,23 +20,20 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any, Protocol
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.db import long_statements
 from app.core.errors import NotFound
 from app.core.reads import read_connection
-from app.fields.types import FieldType, Stored, decimal_scale, is_textual
+from app.fieldtypes import Stored, kind_of
+from app.fieldtypes.base import Accumulator
 from app.models import Field
 from app.summary import repository as stats_sql
 from app.summary.repository import StatsRepository
 
 log = logging.getLogger("app.summary")
-
-_LOCK_CLASS = 7_301  # advisory lock namespace for per-item statistics work
 
 
 @dataclass
@@ -74,65 +71,34 @@ async def record_changes(
     stale: list[int] = []
     for field_id in sorted(changes):  # a fixed order: concurrent writers never deadlock here
         change = changes[field_id]
-        kind = FieldType(fields[field_id].field_type)
-        if change.removed or (is_textual(kind) and change.added):
+        if not change.removed and not change.added:
+            continue
+        increments = None
+        if not change.removed:  # values only added: the type may keep its statistics exact
+            increments = kind_of(fields[field_id].field_type).increments(change.added)
+        if increments is None:
             stale.append(field_id)
-            continue
-        if not change.added:
-            continue
-        values = change.added
-        if kind is FieldType.DECIMAL:
-            numbers = [v for v in values if isinstance(v, Decimal)]
-            await repo.add_values(
-                field_id,
-                count=len(numbers),
-                num_sum=_exact_sum(numbers),
-                num_min=min(numbers),
-                num_max=max(numbers),
-                num_scale=max(decimal_scale(v) for v in numbers),
-            )
-        elif kind is FieldType.DATE:
-            texts = [v for v in values if isinstance(v, str)]
-            await repo.add_values(
-                field_id, count=len(texts), text_min=min(texts), text_max=max(texts)
-            )
-        elif kind is FieldType.BOOLEAN:
-            trues = sum(1 for v in values if v is True)
-            await repo.add_values(
-                field_id, count=len(values), true_count=trues, false_count=len(values) - trues
-            )
+        else:
+            await repo.add_values(field_id, **increments)
     await repo.mark_stale(stale)
     return stale
 
 
 async def add_aggregates(
-    session: AsyncSession, item_id: int, field: Field, increments: Mapping[str, Any]
+    session: AsyncSession, item_id: int, field: Field, stats: Accumulator
 ) -> None:
     """Values were added in bulk (a file appended): typed fields are updated exactly in place;
     char/text fields become stale (their unique and top values need a recount)."""
-    if not increments.get("count"):
+    if not stats.non_empty:
         return
-    if is_textual(field.field_type):
+    increments = stats.increments()
+    if increments is None:
         await StatsRepository(session, item_id).mark_stale([field.id])
     else:
         await StatsRepository(session, item_id).add_values(field.id, **increments)
 
 
-def _exact_sum(values: Sequence[Decimal]) -> Decimal:
-    with localcontext() as ctx:
-        ctx.prec = 1_000  # never round: sums of 200-digit values stay exact
-        return sum(values, Decimal(0))
-
-
 # ------------------------------------------------------------------------------------ reading
-
-
-def average(total: Decimal, count: int, scale: int | None) -> Decimal:
-    """Exact mean rounded half-up to 2 places, or more when the values carry more."""
-    places = max(2, scale or 0)
-    with localcontext() as ctx:
-        ctx.prec = len(total.as_tuple().digits) + places + 30
-        return (total / count).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 def field_summary(f: FieldLike, stats: Mapping[str, Any], row_count: int) -> dict[str, Any]:
@@ -148,31 +114,8 @@ def field_summary(f: FieldLike, stats: Mapping[str, Any], row_count: int) -> dic
     if invalid:  # values that do not fit the type: left out of the rest, named to be repaired
         out["invalid_count"] = invalid
         out["invalid_cells"] = stats.get("invalid_cells") or []
-    kind = FieldType(f.field_type)
-    if is_textual(kind):
-        out["unique_count"] = int(stats["unique_count"] or 0)
-        out["top_values"] = [
-            {"value": t["value"], "count": int(t["count"])} for t in (stats["top_values"] or [])
-        ]
-    elif kind is FieldType.DECIMAL:
-        has = non_empty > 0 and stats["num_sum"] is not None
-        total = Decimal(stats["num_sum"]) if has else None
-        out["min"] = stats["num_min"] if has else None
-        out["max"] = stats["num_max"] if has else None
-        out["sum"] = total
-        out["avg"] = average(total, non_empty, stats["num_scale"]) if total is not None else None
-    elif kind is FieldType.DATE:
-        out["min_date"] = stats["text_min"] if non_empty else None
-        out["max_date"] = stats["text_max"] if non_empty else None
-    else:
-        out["true_count"] = int(stats["true_count"])
-        out["false_count"] = int(stats["false_count"])
+    out.update(kind_of(f.field_type).summary(stats, non_empty))
     return out
-
-
-async def _lock(conn: AsyncConnection, item_id: int, *, unlock: bool = False) -> None:
-    fn = "pg_advisory_unlock" if unlock else "pg_advisory_lock"
-    await conn.execute(text(f"SELECT {fn}(:c, :o)"), {"c": _LOCK_CLASS, "o": item_id % 2**31})
 
 
 async def _snapshot(
@@ -180,24 +123,11 @@ async def _snapshot(
 ) -> tuple[int, list[tuple[int, str]], dict[int, dict[str, Any]], dict[int, int]]:
     """Row count, fields, fresh statistics and stale generations, all from one snapshot; stale
     fields are recomputed from the rows inside that same snapshot."""
-    row_count = (
-        await conn.execute(text("SELECT row_count FROM data_items WHERE id = :i"), {"i": item_id})
-    ).scalar_one_or_none()
+    row_count = await stats_sql.row_count(conn, item_id)
     if row_count is None:
         return 0, [], {}, {}
-    fields = [
-        (int(fid), str(ftype))
-        for fid, ftype in await conn.execute(
-            text("SELECT id, field_type FROM fields WHERE data_item_id = :i ORDER BY id"),
-            {"i": item_id},
-        )
-    ]
-    rows = (
-        await conn.execute(
-            text("SELECT * FROM field_stats WHERE data_item_id = :i"), {"i": item_id}
-        )
-    ).mappings()
-    stats = {int(r["field_id"]): dict(r) for r in rows}
+    fields = await stats_sql.field_types(conn, item_id)
+    stats = await stats_sql.stored(conn, item_id)
     recomputed: dict[int, int] = {}
     for fid, ftype in fields:
         current = stats.get(fid)
@@ -213,7 +143,7 @@ async def _item_lock(engine: AsyncEngine, item_id: int) -> AsyncIterator[AsyncCo
     before any snapshot, so a second caller waits and then finds the work done)."""
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await _lock(conn, item_id)
+        await stats_sql.lock_item(conn, item_id)
         await conn.commit()
         try:
             yield conn
@@ -221,7 +151,7 @@ async def _item_lock(engine: AsyncEngine, item_id: int) -> AsyncIterator[AsyncCo
             try:
                 await conn.rollback()
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await _lock(conn, item_id, unlock=True)
+                await stats_sql.lock_item(conn, item_id, unlock=True)
                 await conn.commit()
             except Exception:  # never return a connection that may still hold the lock
                 await conn.invalidate()

@@ -24,7 +24,7 @@ from app.core.digits import ascii_int
 from app.core.errors import BadRequest, ErrorCode
 from app.core.jsonexact import dumps
 from app.core.routing import MAX_JSON_DEPTH, MAX_JSON_ITEMS
-from app.fields.types import CellError, FieldTypeSpec, Stored, spec
+from app.fieldtypes import CellError, Kind, Stored, kind_of
 from app.models import Field
 from app.summary.service import FieldChange
 from app.transfer.schemas import BUNDLE_FORMAT, BUNDLE_VERSION
@@ -210,7 +210,7 @@ class _Column:
 
     field_id: int
     key: str  # `"<field id>":`, the document's key
-    kind: FieldTypeSpec
+    kind: Kind
     describe: str
     required: bool = False
     seen: dict[tuple[type, Any], tuple[Stored | None, str]] = field(default_factory=dict)
@@ -254,7 +254,7 @@ class RowReader:
             key: _Column(
                 f.id,
                 f'"{int(f.id)}":',
-                spec(f.field_type),
+                kind_of(f.field_type),
                 f"{f.field_type} field {f.field_label!r}",
                 bool(f.field_required),
             )

@@ -44,7 +44,7 @@ from app.summary import service as summary_service
 from app.transfer.bundle_reader import RowReader, read_head
 from app.transfer.copying import remap_widgets
 from app.transfer.exports import open_snapshot
-from app.transfer.repository import Selection, TransferRepository, WidgetSpec
+from app.transfer.repository import TransferRepository, WidgetSpec
 from app.transfer.schemas import BUNDLE_FORMAT, BUNDLE_VERSION, BundleHead
 from app.widgets import service as widgets_service
 
@@ -110,7 +110,7 @@ async def bundle_body(
         }
         yield (dumps(head)[:-1] + ',"rows":[').encode("utf-8")
         first = True
-        async with aclosing(reader.batches('row_ref, "values"::text', Selection())) as batches:
+        async with aclosing(reader.documents()) as batches:
             async for batch in batches:
                 rows = ",\n".join(rows_service.render_row(int(r[0]), str(r[1])) for r in batch)
                 yield (("\n" if first else ",\n") + rows).encode("utf-8")

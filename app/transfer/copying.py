@@ -24,7 +24,7 @@ from app.core.errors import NotFound
 from app.data_items.repository import DataItemRepository
 from app.fields import service as fields_service
 from app.fields.schemas import FieldCreate
-from app.fields.types import FieldType
+from app.fieldtypes import FieldType
 from app.models import DataItem, Field
 from app.rows import partitions
 from app.summary import service as summary_service

@@ -10,7 +10,8 @@ empty. The header row is written here (labels can be longer than SQL identifiers
 
 With `escape_formulas`, a char or text cell (and a label) that starts with `=`, `+`, `-`, `@`,
 tab or CR, which a spreadsheet would run as a formula, gets a `'` in front: a CASE on the cell's
-first character inside the same `COPY`, so the export stays PostgreSQL's. Without it the SELECT
+first character inside the same `COPY` (the textual kinds' `export_text`), so the export stays
+PostgreSQL's. Without it the SELECT
 is exactly the plain one. Decimals, dates and booleans are never escaped: `-5` in a decimal field
 is a number to a spreadsheet, not a formula, and the others never start with those characters.
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import unicodedata
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -34,12 +34,11 @@ import anyio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.db import long_statements
-from app.core.errors import BadRequest
-from app.core.schemas import text_problem
+from app.fieldtypes.text import escape_formula
 from app.models import DataItem, Field
 from app.rows import filters
-from app.rows.search import MAX_SEARCH_CHARS, search_condition
-from app.transfer.repository import FieldInfo, ItemInfo, Selection, SnapshotReader
+from app.rows.filters import RowQuery
+from app.transfer.repository import FieldInfo, ItemInfo, SnapshotReader
 
 UTF8_BOM = b"\xef\xbb\xbf"
 MEDIA_TYPES = {
@@ -54,39 +53,20 @@ class ItemGone(Exception):
     started, is cut off: the client sees an incomplete download, never a short file)."""
 
 
-def row_selection(
+def row_query(
     item: DataItem,
     fields: Sequence[Field],
     *,
     search: str | None,
     filter_json: str | None,
     sort: str | None,
-) -> Selection:
+) -> RowQuery:
     """The rows `GET …/rows/` would list with the same `search`, `filter` and `sort`; a 400 for
     the same bad input."""
     by_id = {f.id: f for f in fields}
-    where: list[str] = []
-    params: dict[str, object] = {}
-    if filter_json:
-        bound = filters.SqlParams("flt")
-        condition = filters.compile_filter(filters.parse_filter(filter_json), by_id, bound)
-        if condition:
-            where.append(f"AND {condition}")
-            params.update(bound.values)
-    if search:
-        if len(search) > MAX_SEARCH_CHARS:
-            raise BadRequest(f"`search` is longer than {MAX_SEARCH_CHARS} characters.")
-        if problem := text_problem(search):
-            raise BadRequest(f"`search` {problem}.")
-        sql, search_params = search_condition(search, escapes=item.has_control_chars)
-        where.append(sql)
-        params.update(search_params)
-    order = ""
-    if sort:
-        bound = filters.SqlParams("srt")
-        order = filters.compile_sort(sort, by_id, bound)
-        params.update(bound.values)
-    return Selection(where=" ".join(where), params=params, order=order)
+    return filters.row_query(
+        by_id, filter_json=filter_json, sort=sort, search=search, escapes=item.has_control_chars
+    )
 
 
 # --------------------------------------------------------------------------------- names
@@ -177,39 +157,17 @@ class CrlfRecords:
         return b'"'.join(parts)
 
 
-# What a spreadsheet takes for the start of a formula (OWASP, "CSV injection").
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_CODES = ", ".join(str(ord(c)) for c in FORMULA_STARTS)
-ESCAPED_TYPES = frozenset({"char", "text"})
-
-
-def escape_formula(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
 def header_line(labels: Sequence[str]) -> bytes:
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerow(labels)
     return out.getvalue().encode("utf-8")
 
 
-def _cell(f: FieldInfo, *, escape_formulas: bool) -> str:
-    cell = f"(\"values\"->>'{int(f.id)}')"
-    if escape_formulas and f.field_type in ESCAPED_TYPES:
-        # ascii(): the first character's code point (0 for '', NULL for NULL: left as it is)
-        return f"CASE WHEN ascii({cell}) IN ({_FORMULA_CODES}) THEN '''' || {cell} ELSE {cell} END"
-    return cell
-
-
-def _cells(fields: Sequence[FieldInfo], *, escape_formulas: bool = False) -> str:
-    return ", ".join(_cell(f, escape_formulas=escape_formulas) for f in fields)
-
-
 async def csv_body(
     engine: AsyncEngine,
     account_id: int,
     item_id: int,
-    selection: Selection,
+    query: RowQuery,
     *,
     bom: bool,
     escape_formulas: bool = False,
@@ -223,8 +181,8 @@ async def csv_body(
             labels = [escape_formula(label) for label in labels]
         yield (UTF8_BOM if bom else b"") + header_line(labels)
         records = CrlfRecords()
-        cells = _cells(fields, escape_formulas=escape_formulas)
-        async with aclosing(reader.copy_csv(cells, selection)) as chunks:
+        chunks_of = reader.copy_csv(fields, query, escape_formulas=escape_formulas)
+        async with aclosing(chunks_of) as chunks:
             async for chunk in chunks:
                 yield records.feed(chunk)
 
@@ -232,31 +190,13 @@ async def csv_body(
 # ---------------------------------------------------------------------------------- JSON
 
 
-def json_object_sql(fields: Sequence[FieldInfo]) -> tuple[str, dict[str, object]]:
-    """SQL rendering a row as a JSON object keyed by label, in field order, null where empty;
-    the labels' JSON (with `"…":`) is bound, the values are PostgreSQL's jsonb text."""
-    if not fields:
-        return "'{}'", {}
-    parts: list[str] = []
-    params: dict[str, object] = {}
-    for i, f in enumerate(fields):
-        name = f"lab{i}"
-        params[name] = ("{" if i == 0 else ",") + json.dumps(f.field_label, ensure_ascii=False)
-        parts.append(f":{name} || ':' || COALESCE((\"values\"->'{int(f.id)}')::text, 'null')")
-    return "(" + " || ".join(parts) + " || '}')", params
-
-
 async def json_body(
-    engine: AsyncEngine, account_id: int, item_id: int, selection: Selection
+    engine: AsyncEngine, account_id: int, item_id: int, query: RowQuery
 ) -> AsyncGenerator[bytes, None]:
     async with open_snapshot(engine, account_id, item_id) as (reader, _, fields):
-        sql, labels = json_object_sql(fields)
-        selection = Selection(
-            where=selection.where, params=selection.bound(**labels), order=selection.order
-        )
         yield b"["
         first = True
-        async with aclosing(reader.batches(sql, selection)) as batches:
+        async with aclosing(reader.json_objects(fields, query)) as batches:
             async for batch in batches:
                 lines = ",\n".join(str(row[0]) for row in batch)
                 yield (("\n" if first else ",\n") + lines).encode("utf-8")

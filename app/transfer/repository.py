@@ -14,17 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Mapping, Sequence
+import functools
+import json
+import operator
+import typing
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import anyio
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import ColumnElement, Select, Table, Text, cast, func, insert, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.fieldtypes import kind_of
+from app.fieldtypes.sql import Cell
 from app.models import DataItem, Field, FieldStats, Widget, WidgetSeries
 from app.rows import partitions
+from app.rows.filters import RowQuery
+from app.rows.query import ROWS, conditions, order_by
 
 BATCH_ROWS = 5_000
 
@@ -49,23 +57,6 @@ class FieldInfo:
     field_order: int
     field_required: bool
     field_instructions: str
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which rows, in which order: SQL fragments over `"values"` with their bound values (from
-    app/rows' filter, sort and search compilers)."""
-
-    where: str = ""  # "AND …" conditions, or ""
-    params: Mapping[str, object] | None = None
-    order: str = ""  # an ORDER BY list; row_ref is always appended
-
-    @property
-    def order_by(self) -> str:
-        return f"{self.order}, row_ref" if self.order else "row_ref"
-
-    def bound(self, **extra: object) -> dict[str, object]:
-        return {**(self.params or {}), **extra}
 
 
 WIDGET_COLUMNS = (
@@ -133,26 +124,38 @@ class SnapshotReader:
     async def widgets(self) -> list[WidgetSpec]:
         return await read_widgets(self.conn, self.item_id)
 
-    async def count(self, selection: Selection) -> int:
-        result = await self.conn.execute(
-            text(f"SELECT count(*) FROM rows WHERE data_item_id = :item {selection.where}"),
-            selection.bound(item=self.item_id),
-        )
-        return int(result.scalar_one())
+    async def count(self, query: RowQuery | None) -> int:
+        stmt = select(func.count()).select_from(ROWS).where(*conditions(self.item_id, query))
+        return int((await self.conn.execute(stmt)).scalar_one())
 
-    async def batches(
-        self, columns: str, selection: Selection, *, size: int = BATCH_ROWS
+    def _rows(self, columns: Sequence[Any], query: RowQuery | None) -> Select[Any]:
+        """The selected rows' `columns`, in the query's order."""
+        return select(*columns).where(*conditions(self.item_id, query)).order_by(*order_by(query))
+
+    def documents(self, *, size: int = BATCH_ROWS) -> AsyncGenerator[Sequence[Any], None]:
+        """(row_ref, stored document as JSON text) of every row in row order, `size` at a time."""
+        stmt = self._rows([ROWS.c.row_ref, cast(ROWS.c["values"], Text)], None)
+        return self._batches(stmt, size)
+
+    def cells(
+        self, fields: Sequence[FieldInfo], query: RowQuery | None, *, size: int = BATCH_ROWS
+    ) -> AsyncGenerator[Sequence[Any], None]:
+        """(row_ref, each field's stored value as text or None) of the selected rows."""
+        columns = [ROWS.c.row_ref, *(Cell(f.id).text for f in fields)]
+        return self._batches(self._rows(columns, query), size)
+
+    def json_objects(
+        self, fields: Sequence[FieldInfo], query: RowQuery | None, *, size: int = BATCH_ROWS
+    ) -> AsyncGenerator[Sequence[Any], None]:
+        """Each selected row as a JSON object keyed by label, in field order, null where empty,
+        rendered by PostgreSQL from the stored document (numbers stay exact)."""
+        return self._batches(self._rows([_json_object(fields)], query), size)
+
+    async def _batches(
+        self, stmt: Select[Any], size: int
     ) -> AsyncGenerator[Sequence[Sequence[Any]], None]:
-        """The selected rows' `columns` (SQL over `"values"` and `row_ref`), `size` at a time,
-        through a server-side cursor."""
-        result = await self.conn.stream(
-            text(
-                f"SELECT {columns} FROM rows WHERE data_item_id = :item {selection.where} "
-                f"ORDER BY {selection.order_by}"
-            ),
-            selection.bound(item=self.item_id),
-            execution_options={"yield_per": size},
-        )
+        """A statement's rows, `size` at a time, through a server-side cursor."""
+        result = await self.conn.stream(stmt, execution_options={"yield_per": size})
         try:
             async for batch in result.partitions(size):
                 yield batch
@@ -160,17 +163,21 @@ class SnapshotReader:
             with anyio.CancelScope(shield=True):
                 await result.close()
 
-    async def copy_csv(self, columns: str, selection: Selection) -> AsyncGenerator[bytes, None]:
-        """PostgreSQL's own CSV of the selected rows' `columns`: `COPY (SELECT …) TO STDOUT`,
-        chunk by chunk as the server sends it. A bounded queue carries the chunks: while the
-        consumer is slow, the driver stops reading and the server waits."""
-        query = text(
-            f"SELECT {columns} FROM rows WHERE data_item_id = :item {selection.where} "
-            f"ORDER BY {selection.order_by}"
+    async def copy_csv(
+        self, fields: Sequence[FieldInfo], query: RowQuery | None, *, escape_formulas: bool
+    ) -> AsyncGenerator[bytes, None]:
+        """PostgreSQL's own CSV of the selected rows' cells (each as its type exports it):
+        `COPY (SELECT …) TO STDOUT`, chunk by chunk as the server sends it. A bounded queue
+        carries the chunks: while the consumer is slow, the driver stops reading and the server
+        waits."""
+        columns = [
+            kind_of(f.field_type).export_text(Cell(f.id), escape_formulas=escape_formulas)
+            for f in fields
+        ]
+        compiled = self._rows(columns, query).compile(
+            dialect=self.conn.dialect, compile_kwargs={"render_postcompile": True}
         )
-        compiled = query.compile(dialect=self.conn.dialect)
-        params = selection.bound(item=self.item_id)
-        args = [params[name] for name in compiled.positiontup or ()]
+        args = [compiled.params[name] for name in compiled.positiontup or ()]
         raw = await self.conn.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
@@ -200,27 +207,29 @@ class SnapshotReader:
                 with anyio.move_on_after(5, shield=True), contextlib.suppress(BaseException):
                     await task  # the caller invalidates the connection after this either way
 
-    async def unsafe_excel_dates(self, field_ids: Sequence[int], selection: Selection) -> set[int]:
-        """Date fields with a value an Excel date cell cannot give back exactly: before
-        1900-03-01 (Excel's calendar is wrong before then), a fraction finer than milliseconds,
-        or a time of exactly midnight (which reads back as a plain date)."""
-        if not field_ids:
+    async def excel_text_fields(
+        self, fields: Sequence[FieldInfo], query: RowQuery | None
+    ) -> set[int]:
+        """Fields with a selected value an Excel cell of their type cannot give back exactly
+        (their kind says which; such a column is written as text, whole)."""
+        checks = {f.id: kind_of(f.field_type).excel_text_needed(Cell(f.id)) for f in fields}
+        found = [(fid, check) for fid, check in checks.items() if check is not None]
+        if not found:
             return set()
-        checks = []
-        for fid in field_ids:
-            v = f"(\"values\"->>'{int(fid)}')"
-            checks.append(
-                f"bool_or({v} COLLATE \"C\" < '1900-03-01' OR {v} ~ '\\.[0-9]{{4}}' "
-                f"OR {v} LIKE '%T00:00:00')"
-            )
-        result = await self.conn.execute(
-            text(
-                f"SELECT {', '.join(checks)} FROM rows WHERE data_item_id = :item {selection.where}"
-            ),
-            selection.bound(item=self.item_id),
-        )
-        row = result.one()
-        return {fid for fid, unsafe in zip(field_ids, row, strict=True) if unsafe}
+        stmt = select(*(c for _, c in found)).where(*conditions(self.item_id, query))
+        row = (await self.conn.execute(stmt)).one()
+        return {fid for (fid, _), needed in zip(found, row, strict=True) if needed}
+
+
+def _json_object(fields: Sequence[FieldInfo]) -> ColumnElement[str]:
+    """A row as a JSON object keyed by label (the labels' JSON bound, the values PostgreSQL's
+    jsonb text)."""
+    parts: list[ColumnElement[str]] = [literal("{" if not fields else "", Text)]
+    for i, f in enumerate(fields):
+        key = ("{" if i == 0 else ",") + json.dumps(f.field_label, ensure_ascii=False) + ":"
+        value = func.coalesce(cast(Cell(f.id).json, Text), literal("null", Text))
+        parts.extend([literal(key, Text), value])
+    return functools.reduce(operator.add, [*parts, literal("}", Text)])
 
 
 async def read_widgets(conn: AsyncConnection, item_id: int) -> list[WidgetSpec]:
@@ -336,8 +345,8 @@ class TransferRepository:
         )
 
     async def add_widgets(self, item_id: int, widgets: Sequence[WidgetSpec]) -> None:
-        widget_table = cast(Table, Widget.__table__)
-        series_table = cast(Table, WidgetSeries.__table__)
+        widget_table = typing.cast(Table, Widget.__table__)
+        series_table = typing.cast(Table, WidgetSeries.__table__)
         for spec in widgets:
             widget_id = (
                 await self.conn.execute(

@@ -62,25 +62,23 @@ async def export_rows(
     workdir: Path,
     xlsx_slots: anyio.CapacityLimiter,
 ) -> Download:
-    selection = exports.row_selection(
-        item, fields, search=search, filter_json=filter_json, sort=sort
-    )
+    query = exports.row_query(item, fields, search=search, filter_json=filter_json, sort=sort)
     filename = exports.download_name(item.data_name, export_format.value)
     media_type = exports.MEDIA_TYPES[export_format.value]
     if export_format is ExportFormat.XLSX:
         await session.commit()  # no transaction left open while the workbook is built
         built = await xlsx.build(
-            engine, account.id, item.id, selection, workdir=workdir, slots=xlsx_slots
+            engine, account.id, item.id, query, workdir=workdir, slots=xlsx_slots
         )
         return Download(built.chunks(), media_type, _headers(filename, built.size))
     if export_format is ExportFormat.JSON:
-        body = exports.json_body(engine, account.id, item.id, selection)
+        body = exports.json_body(engine, account.id, item.id, query)
     else:
         body = exports.csv_body(
             engine,
             account.id,
             item.id,
-            selection,
+            query,
             bom=bom,
             escape_formulas=bom if escape_formulas is None else escape_formulas,
         )

@@ -18,16 +18,14 @@ Cells keep their types, and what create-from-file reads back is what was stored:
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,9 +34,11 @@ import xlsxwriter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.errors import BadRequest, NotFound
-from app.fields.types import FieldType
+from app.fieldtypes import kind_of
+from app.fieldtypes.base import XlsxStyles
+from app.rows.filters import RowQuery
 from app.transfer.exports import ItemGone, open_snapshot
-from app.transfer.repository import FieldInfo, Selection
+from app.transfer.repository import FieldInfo
 
 MAX_ROWS = 1_048_575  # Excel's 1,048,576 rows, one of them the header
 MAX_COLUMNS = 16_384
@@ -46,19 +46,6 @@ MAX_CELL_CHARS = 32_767
 EXCEL_DIGITS = 15
 CHUNK_BYTES = 1 << 20
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
-
-
-def excel_number(text: str) -> float | None:
-    """The float to write for a stored decimal, or None when Excel would not give it back."""
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        return None
-    if not value.is_finite() or len(value.normalize().as_tuple().digits) > EXCEL_DIGITS:
-        return None
-    number = float(value)
-    written = float(f"{number:.16G}")  # what XlsxWriter puts in the file
-    return number if Decimal(repr(written)) == value else None
 
 
 def sheet_name(data_name: str) -> str:
@@ -91,57 +78,20 @@ class _Sheet:
         self.book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "tmpdir": str(tmpdir)})
         self.sheet = self.book.add_worksheet(sheet_name(title))
         header = self.book.add_format({"bold": True})
-        self.day = self.book.add_format({"num_format": "yyyy-mm-dd"})
-        self.moment = self.book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-        self.moment_ms = self.book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss.000"})
+        styles = XlsxStyles(
+            day=self.book.add_format({"num_format": "yyyy-mm-dd"}),
+            moment=self.book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"}),
+            moment_ms=self.book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss.000"}),
+        )
         self.fields = fields
-        self.writers = [self._writer(f, f.id in as_text) for f in fields]
+        self.writers = [
+            kind_of(f.field_type).xlsx_writer(self.sheet, styles, as_text=f.id in as_text)
+            for f in fields
+        ]
         self.sheet.freeze_panes(1, 0)
         for col, f in enumerate(fields):
             self.sheet.write_string(0, col, f.field_label, header)
         self.row = 0
-
-    def _writer(self, field: FieldInfo, as_text: bool) -> Callable[[int, int, str], Any]:
-        sheet = self.sheet
-        kind = FieldType(field.field_type)
-        if kind is FieldType.DECIMAL:
-
-            def decimal(row: int, col: int, value: str) -> Any:
-                number = excel_number(value)
-                if number is None:
-                    return sheet.write_string(row, col, value)
-                return sheet.write_number(row, col, number)
-
-            return decimal
-        # A stored value that does not fit its type (written before writes locked the item)
-        # is exported as the text it is, never failing the export.
-        if kind is FieldType.BOOLEAN:
-
-            def boolean(row: int, col: int, value: str) -> Any:
-                if value in ("true", "false"):
-                    return sheet.write_boolean(row, col, value == "true")
-                return sheet.write_string(row, col, value)
-
-            return boolean
-        if kind is FieldType.DATE and not as_text:
-
-            def date(row: int, col: int, value: str) -> Any:
-                try:
-                    if len(value) == 10:
-                        day = dt.date.fromisoformat(value)
-                        return sheet.write_datetime(row, col, day, self.day)
-                    moment = dt.datetime.fromisoformat(value)
-                except ValueError:
-                    return sheet.write_string(row, col, value)
-                fmt = self.moment_ms if moment.microsecond else self.moment
-                return sheet.write_datetime(row, col, moment, fmt)
-
-            return date
-
-        def text(row: int, col: int, value: str) -> Any:
-            return sheet.write_string(row, col, value)
-
-        return text
 
     def write(self, rows: Sequence[Sequence[Any]]) -> None:
         """Rows of (row_ref, cell text, …)."""
@@ -180,7 +130,7 @@ async def build(
     engine: AsyncEngine,
     account_id: int,
     item_id: int,
-    selection: Selection,
+    query: RowQuery,
     *,
     workdir: Path,
     slots: anyio.CapacityLimiter,
@@ -188,11 +138,11 @@ async def build(
     """The workbook of the selected rows; `slots` bounds the workbooks built at once (each keeps
     a worker thread busy), a further export waits its turn before it opens its snapshot."""
     async with slots:
-        return await _build(engine, account_id, item_id, selection, workdir)
+        return await _build(engine, account_id, item_id, query, workdir)
 
 
 async def _build(
-    engine: AsyncEngine, account_id: int, item_id: int, selection: Selection, workdir: Path
+    engine: AsyncEngine, account_id: int, item_id: int, query: RowQuery, workdir: Path
 ) -> Built:
     path = workdir / f"export-{os.getpid()}-{uuid.uuid4().hex}.xlsx"
     tmpdir = Path(await anyio.to_thread.run_sync(_make_tmpdir, workdir))
@@ -204,21 +154,20 @@ async def _build(
                     f"{MAX_COLUMNS:,} columns. Export it as csv or json."
                 )
             if item.row_count > MAX_ROWS:
-                count = await reader.count(selection) if selection.where else item.row_count
+                filtered = query.filter is not None or query.search is not None
+                count = await reader.count(query) if filtered else item.row_count
                 if count > MAX_ROWS:
                     raise BadRequest(
                         f"The export has {count:,} rows; an xlsx sheet holds at most "
                         f"{MAX_ROWS:,}. Export it as csv or json, or narrow it with `search` "
                         "or `filter`."
                     )
-            dates = [f.id for f in fields if f.field_type == FieldType.DATE]
-            as_text = await reader.unsafe_excel_dates(dates, selection)
+            as_text = await reader.excel_text_fields(fields, query)
             sheet = await anyio.to_thread.run_sync(
                 _Sheet, path, tmpdir, item.data_name, fields, as_text
             )
-            cells = "row_ref" + "".join(f", (\"values\"->>'{int(f.id)}')" for f in fields)
             try:
-                async with aclosing(reader.batches(cells, selection)) as batches:
+                async with aclosing(reader.cells(fields, query)) as batches:
                     async for batch in batches:
                         await anyio.to_thread.run_sync(sheet.write, batch)
             except BaseException:

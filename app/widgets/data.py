@@ -20,24 +20,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from decimal import Decimal, localcontext
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import BadRequest
-from app.fields.types import FieldType, decimal_text
+from app.fieldtypes import Aggregation, DateGrouping, FieldType, kind_of
+from app.fieldtypes.decimal import decimal_text
 from app.models import DataItem, Widget, WidgetSeries
 from app.models import Field as FieldModel
 from app.rows import filters
-from app.rows.filters import SqlParams, cell, cell_text, text_c
-from app.summary import service as summary_service
 from app.widgets import service
 from app.widgets.colors import series_color
-from app.widgets.repository import ChartDataRepository, WidgetRepository
-from app.widgets.schemas import MAX_ROW_LIMIT, Aggregation, ChartType, DateGrouping, SortDirection
+from app.widgets.repository import ChartDataRepository, Label, Series, WidgetRepository
+from app.widgets.schemas import MAX_ROW_LIMIT, ChartType, SortDirection
 
 NULL_LABEL = "(empty)"
 ALL_LABEL = "All"
@@ -50,109 +48,6 @@ _AGGREGATION_NAMES = {
     Aggregation.MAX: "Max",
     Aggregation.DISTINCT_COUNT: "Distinct count",
 }
-
-
-@dataclass
-class _Aggregate:
-    columns: list[str]  # SQL aggregate expressions
-    order: Callable[[list[str]], str]  # the value to sort groups by, over the columns' aliases
-    finish: Callable[[Sequence[Any]], Any]  # the columns' values -> the data point
-
-
-def _first(values: Sequence[Any]) -> Any:
-    return values[0]
-
-
-def _count(values: Sequence[Any]) -> Any:
-    return int(values[0] or 0)
-
-
-def _avg(values: Sequence[Any]) -> Any:
-    total, count, scale = values
-    if not count or total is None:
-        return None
-    return summary_service.average(Decimal(total), int(count), scale)
-
-
-def _if_still(field: FieldModel, params: SqlParams, expr: str) -> str:
-    """`expr` (a cast of the field's cells) where the field still has the type the widget was
-    checked against, NULL otherwise. The check is an uncorrelated subquery, so PostgreSQL runs it
-    once per statement, in the statement's own snapshot: a cast never meets values of another
-    type (a type change committed after the fields were read), and costs nothing per row, unlike
-    testing each cell's jsonb_typeof."""
-    field_id, field_type = params.bind(field.id), params.bind(str(field.field_type))
-    return (
-        f"(CASE WHEN (SELECT field_type FROM fields WHERE id = {field_id}) = {field_type} "
-        f"THEN {expr} END)"
-    )
-
-
-def _number(field: FieldModel, params: SqlParams) -> str:
-    """The cell as a numeric, NULL when it is not a number (a value stored before writes locked
-    the item could be anything: it is left out rather than failing the statement)."""
-    return filters.numeric(params.key(field.id))
-
-
-def _aggregate(s: WidgetSeries, field: FieldModel, params: SqlParams) -> _Aggregate:
-    key = params.key(field.id)
-    agg = Aggregation(s.aggregation)
-    if agg is Aggregation.COUNT:
-        return _Aggregate([f"count({cell(key)})"], lambda a: a[0], _count)
-    if agg is Aggregation.DISTINCT_COUNT:
-        return _Aggregate([f"count(DISTINCT {cell(key)})"], lambda a: a[0], _count)
-    if agg is Aggregation.SUM:
-        return _Aggregate([f"sum({_number(field, params)})"], lambda a: a[0], _first)
-    if agg is Aggregation.AVG:
-        n = _number(field, params)
-        return _Aggregate(
-            [f"sum({n})", f"count({n})", f"max(scale({n}))"],
-            lambda a: f"({a[0]} / NULLIF({a[1]}, 0))",
-            _avg,
-        )
-    value = _number(field, params) if field.field_type == FieldType.DECIMAL else text_c(key)
-    return _Aggregate([f"{agg.value}({value})"], lambda a: a[0], _first)
-
-
-def _bucket(field: FieldModel, grouping: DateGrouping, params: SqlParams) -> str:
-    """The group key: the label field as a value that sorts its way, or its date bucket as text
-    (ISO texts: code-point order is chronological)."""
-    key = params.key(field.id)
-    kind = FieldType(field.field_type)
-    if grouping is DateGrouping.NONE:
-        if kind is FieldType.DECIMAL:
-            return _number(field, params)
-        if kind is FieldType.BOOLEAN:
-            return filters.boolean(key)
-        return text_c(key)
-    t = cell_text(key)
-    # Only a real date is cast: anything else (stored before writes locked the item) is no
-    # group rather than a failed statement. The shape first, then the day within its month.
-    iso = f"({t} ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])' AND left({t}, 4) <> '0000')"
-    year = f"CAST(left({t}, 4) AS integer)"
-    leap = f"(({year} % 4 = 0 AND {year} % 100 <> 0) OR {year} % 400 = 0)"
-    days = (
-        f"CASE substr({t}, 6, 2) WHEN '02' THEN (CASE WHEN {leap} THEN 29 ELSE 28 END) "
-        "WHEN '04' THEN 30 WHEN '06' THEN 30 WHEN '09' THEN 30 WHEN '11' THEN 30 ELSE 31 END"
-    )
-    real = f"CAST(substr({t}, 9, 2) AS integer) <= {days}"
-    week = (
-        f"(CASE WHEN {iso} THEN (CASE WHEN {real} THEN "
-        f"""to_char(CAST(left({t}, 10) AS date), 'IYYY-"W"IW') END) END)"""
-    )
-    month = f"substr({t}, 6, 2)"
-    quarter = (
-        f"(CASE WHEN {month} IN ('01', '02', '03') THEN '1' WHEN {month} IN ('04', '05', '06') "
-        f"THEN '2' WHEN {month} IN ('07', '08', '09') THEN '3' "
-        f"WHEN {month} IN ('10', '11', '12') THEN '4' END)"
-    )
-    expr = {
-        DateGrouping.DAY: f"left({t}, 10)",
-        DateGrouping.WEEK: _if_still(field, params, week),
-        DateGrouping.MONTH: f"left({t}, 7)",
-        DateGrouping.QUARTER: f"left({t}, 4) || '-Q' || {quarter}",
-        DateGrouping.YEAR: f"left({t}, 4)",
-    }[grouping]
-    return f'(({expr}) COLLATE "C")'
 
 
 def _label_text(value: Any, default: str) -> str:
@@ -217,12 +112,10 @@ async def widget_data(
     ]
     chart = ChartType(widget.chart_type)
     label = _check(widget, chart, series, by_id)
-    params = SqlParams("w")
-    where = ""
+    row_filter = None
     if widget.filter_config is not None:
         config = filters.FilterConfig.model_validate(widget.filter_config)
-        condition = filters.compile_filter(config, by_id, params, where="filter_config")
-        where = f"AND {condition}" if condition else ""
+        row_filter = filters.resolve_filter(config, by_id, where="filter_config")
     limit = widget.row_limit or MAX_ROW_LIMIT
     repo = ChartDataRepository(session, item.id)
 
@@ -240,56 +133,46 @@ async def widget_data(
         truncated = False
         for position, s in enumerate(series):
             points = await repo.points(
-                x=params.key(label.id),
-                y=params.key(s.value_field_id),
-                where=where,
-                params=params.values,
-                limit=limit + 1,
+                x_field=label.id, y_field=s.value_field_id, row_filter=row_filter, limit=limit + 1
             )
             truncated = truncated or len(points) > limit
             data = [{"x": x, "y": y} for x, y in points[:limit]]
             datasets.append(dataset(position, s, data))
         return {"labels": [], "datasets": datasets, "chart_type": chart, "truncated": truncated}
 
-    aggregates = [_aggregate(s, by_id[s.value_field_id], params) for s in series]
-    columns: list[tuple[str, str]] = []
-    aliases: list[list[str]] = []
-    for i, a in enumerate(aggregates):
-        names = [f"a{i}_{j}" for j in range(len(a.columns))]
-        columns.extend(zip(a.columns, names, strict=True))
-        aliases.append(names)
+    specs = [
+        Series(
+            s.value_field_id,
+            FieldType(by_id[s.value_field_id].field_type),
+            Aggregation(s.aggregation),
+        )
+        for s in series
+    ]
 
-    def values_of(row: Sequence[Any], offset: int) -> list[Any]:
-        out: list[Any] = []
-        i = offset
-        for a, names in zip(aggregates, aliases, strict=True):
-            out.append(a.finish(row[i : i + len(names)]))
-            i += len(names)
-        return out
+    def points_of(raw: Sequence[Sequence[Any]]) -> list[Any]:
+        return [
+            kind_of(x.field_type).finish(x.aggregation, r) for x, r in zip(specs, raw, strict=True)
+        ]
 
     if chart is ChartType.NUMBER:
-        if not columns:
+        if not specs:
             return {"labels": [], "datasets": [], "chart_type": chart, "truncated": False}
-        row = await repo.totals(columns, where=where, params=params.values)
-        values = values_of(row, 0)
+        values = points_of(await repo.totals(specs, row_filter))
         datasets = [dataset(i, s, [values[i]]) for i, s in enumerate(series)]
         return {"labels": [], "datasets": datasets, "chart_type": chart, "truncated": False}
 
-    if label is None:
-        key = "CAST(NULL AS text)"
-    else:
-        key = _bucket(label, DateGrouping(widget.date_grouping), params)
-    order = "k ASC NULLS LAST"
-    direction = SortDirection(widget.sort_direction)
-    if direction is not SortDirection.NONE and aggregates:
-        by_value = aggregates[0].order(aliases[0])
-        order = f"{by_value} {direction.value.upper()} NULLS LAST, {order}"
+    grouping = DateGrouping(widget.date_grouping)
+    labelled = None if label is None else Label(label.id, FieldType(label.field_type), grouping)
     rows, total_groups = await repo.groups(
-        key=key, columns=columns, where=where, params=params.values, order=order, limit=limit
+        label=labelled,
+        series=specs,
+        row_filter=row_filter,
+        direction=SortDirection(widget.sort_direction).value,
+        limit=limit,
     )
     default = NULL_LABEL if label is not None else ALL_LABEL
-    labels = [_label_text(row[0], default) for row in rows]
-    values = [values_of(row, 1) for row in rows]
+    labels = [_label_text(key, default) for key, _ in rows]
+    values = [points_of(raw) for _, raw in rows]
     datasets = [dataset(i, s, [v[i] for v in values]) for i, s in enumerate(series)]
     return {
         "labels": labels,

@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from app.core.jsonexact import dumps
 from app.core.schemas import InputSchema, Schema, Timestamp, optional_not_null, text_problem
+from app.fieldtypes import Aggregation, DateGrouping
 from app.rows.filters import FilterConfig
 from app.widgets.colors import is_color
 
@@ -33,28 +34,10 @@ class WidgetSize(StrEnum):
     LG = "lg"
 
 
-class DateGrouping(StrEnum):
-    NONE = ""
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-    QUARTER = "quarter"
-    YEAR = "year"
-
-
 class SortDirection(StrEnum):
     NONE = ""
     ASC = "asc"
     DESC = "desc"
-
-
-class Aggregation(StrEnum):
-    COUNT = "count"
-    SUM = "sum"
-    AVG = "avg"
-    MIN = "min"
-    MAX = "max"
-    DISTINCT_COUNT = "distinct_count"
 
 
 FieldRef = Annotated[int, Field(ge=1, le=2**63 - 1, examples=[101])]

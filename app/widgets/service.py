@@ -12,14 +12,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import BadRequest
-from app.fields.types import FieldType
+from app.fieldtypes import Aggregation, kind_of
 from app.models import DataItem, Widget, WidgetSeries
 from app.models import Field as FieldModel
 from app.rows import filters
 from app.widgets.repository import SeriesRepository, WidgetRepository
 from app.widgets.schemas import (
     MAX_SERIES,
-    Aggregation,
     SeriesCreate,
     SeriesRead,
     SeriesUpdate,
@@ -27,19 +26,6 @@ from app.widgets.schemas import (
     WidgetRead,
     WidgetUpdate,
 )
-
-AGGREGATIONS_FOR: dict[FieldType, tuple[Aggregation, ...]] = {
-    FieldType.CHAR: (Aggregation.COUNT, Aggregation.DISTINCT_COUNT),
-    FieldType.TEXT: (Aggregation.COUNT, Aggregation.DISTINCT_COUNT),
-    FieldType.BOOLEAN: (Aggregation.COUNT, Aggregation.DISTINCT_COUNT),
-    FieldType.DATE: (
-        Aggregation.COUNT,
-        Aggregation.DISTINCT_COUNT,
-        Aggregation.MIN,
-        Aggregation.MAX,
-    ),
-    FieldType.DECIMAL: tuple(Aggregation),
-}
 
 Problems = list[dict[str, Any]]
 
@@ -49,7 +35,7 @@ def describe(field: FieldModel) -> str:
 
 
 def aggregation_problem(aggregation: Aggregation | str, field: FieldModel) -> str | None:
-    fits = AGGREGATIONS_FOR[FieldType(field.field_type)]
+    fits = kind_of(field.field_type).aggregations
     if Aggregation(aggregation) in fits:
         return None
     return f"{aggregation} does not fit {describe(field)}: use {' or '.join(fits)}"
@@ -60,7 +46,7 @@ def grouping_problem(grouping: str, label: FieldModel | None) -> str | None:
         return None
     if label is None:
         return f"date_grouping {grouping} needs a date label_field"
-    if label.field_type != FieldType.DATE:
+    if not kind_of(label.field_type).date_groupings:
         return f"date_grouping {grouping} needs a date label field; {describe(label)} is not one"
     return None
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from app.fields.types import FieldType
-from app.ingestion.documents import has_control_chars, json_strings
+from app.fieldtypes import FieldType
+from app.fieldtypes.vector import json_strings
+from app.ingestion.documents import build_documents, has_control_chars
 from app.ingestion.inference import (
     ColumnPlan,
-    build_documents,
     convert_column,
     infer_columns,
     plan_columns,

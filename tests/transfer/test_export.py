@@ -16,8 +16,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from app.rows.filters import RowQuery
 from app.transfer import exports, xlsx
-from app.transfer.repository import Selection
 from tests.conftest import Caller
 from tests.fixtures.sales import Sales
 from tests.helpers import assert_error, create_item
@@ -95,12 +95,12 @@ class TestCsv:
         engine = app.state.engine
         for body_of, statement in (
             (
-                lambda: exports.csv_body(engine, api.account_id, sales.id, Selection(), bom=False),
+                lambda: exports.csv_body(engine, api.account_id, sales.id, RowQuery(), bom=False),
                 "COPY (SELECT%",
             ),
             (
-                lambda: exports.json_body(engine, api.account_id, sales.id, Selection()),
-                "%|| ':' || COALESCE(%",
+                lambda: exports.json_body(engine, api.account_id, sales.id, RowQuery()),
+                "%coalesce(CAST(rows.values -> %",
             ),
         ):
             stream = body_of()

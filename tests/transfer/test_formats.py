@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from app.fieldtypes.decimal import excel_number
 from app.transfer import xlsx
 from app.transfer.exports import CrlfRecords, content_disposition, download_name
 
@@ -28,12 +29,12 @@ class TestCrlfRecords:
 
 class TestExcel:
     def test_numbers_only_when_excel_gives_them_back(self) -> None:
-        assert xlsx.excel_number("45200.5") == 45200.5
-        assert xlsx.excel_number("123456789012345") == 123456789012345.0
-        assert xlsx.excel_number("10000000000000000") == 1e16
-        assert xlsx.excel_number("1234567890123456") is None  # 16 digits
-        assert xlsx.excel_number("0.30000000000000004") is None
-        assert xlsx.excel_number("not a number") is None
+        assert excel_number("45200.5") == 45200.5
+        assert excel_number("123456789012345") == 123456789012345.0
+        assert excel_number("10000000000000000") == 1e16
+        assert excel_number("1234567890123456") is None  # 16 digits
+        assert excel_number("0.30000000000000004") is None
+        assert excel_number("not a number") is None
 
     def test_sheet_names(self) -> None:
         assert xlsx.sheet_name("Q1 [draft]: a/b?") == "Q1  draft   a b"

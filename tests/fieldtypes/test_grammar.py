@@ -1,5 +1,6 @@
-"""The field-type registry (one value at a time, for API writes and conversions) and the
-vectorised file path (app/ingestion) are written independently; they must store the same value."""
+"""The grammar one value at a time (API writes, conversions: `Kind.parse`) and a column at a
+time (uploads: `Kind.read_column`) share their patterns (app/fieldtypes/grammar.py) but check
+and canonicalise each on its own side; they must store the same value."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from app.fields.types import CellError, FieldType, spec
+from app.fieldtypes import CellError, FieldType, kind_of
 from app.ingestion.inference import ColumnPlan, convert_column
+
+spec = kind_of
 
 DECIMALS = [
     "45200.50", "0.1", "-0.25", "1e3", "1.5E-3", "12345678901234567890", "-0", "007", "+3",
