@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck check migrate bench load fuzz hostile slow-readers clean
+.PHONY: help install run test lint format typecheck check migrate bench load throughput fuzz hostile slow-readers clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ bench: $(STAMP) ## run the benchmarks (~10 minutes; see README "Performance")
 
 load: $(STAMP) ## 50 clients of mixed traffic for 60 s against a fresh service; checks every count adds up
 	$(BIN)/python bench/load.py
+
+throughput: $(STAMP) ## requests/s of item detail, rows, summary, widget data vs a bare Starlette+asyncpg floor, and WORKERS=2 (~6 min; needs wrk)
+	$(BIN)/python bench/throughput.py --setup
 
 fuzz: $(STAMP) ## schemathesis over every operation (~1,000 cases each, at most FUZZ_SECONDS each), then 2,000 values through the upload/API agreement tests
 	@report=$$(mktemp); FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} FUZZ_SECONDS=$${FUZZ_SECONDS:-45} FUZZ_REPORT=$$report \

@@ -32,6 +32,7 @@ from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.core.migrate import migrate
 from app.core.openapi import install_openapi, operation_id
+from app.core.reads import release_kept
 from app.core.routing import TrailingSlashMiddleware
 from app.health import router as health_router
 from app.ingestion.isolation import start_reader_server
@@ -121,6 +122,7 @@ def _lifespan(
             await webhooks.stop()
             await maintenance.stop()
             await counter.stop()  # the last second's request counts
+            await release_kept(engine)  # connections kept by one-statement reads
             await engine.dispose()
             if handle is not None:
                 await anyio.to_thread.run_sync(handle.close)

@@ -91,6 +91,13 @@ async def current_account(
     return account
 
 
+def caller(request: Request) -> AuthenticatedAccount:
+    """The caller, for a handler of an `AuthenticatedRoute` (the key was checked before the
+    handler ran): what `AccountDep` gives, without a dependency to solve per request."""
+    account: AuthenticatedAccount = request.state.account
+    return account
+
+
 async def _caller(request: Request) -> AuthenticatedAccount:
     """The caller, as `authenticate` resolved it before the body was read (every API route is
     an `AuthenticatedRoute`). The API router's own dependency on `current_account` is what

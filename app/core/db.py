@@ -82,7 +82,8 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "checkin")
     def checked_in(dbapi_connection: Any, record: Any) -> None:
-        record.info["idle_since"] = time.monotonic()
+        # (a connection kept by reads for a while, app/core/reads.py, has been idle since then)
+        record.info["idle_since"] = record.info.pop("idle_since_kept", None) or time.monotonic()
 
     @event.listens_for(sync_engine, "checkout")
     def checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:

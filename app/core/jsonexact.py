@@ -21,6 +21,11 @@ _string = json.encoder.encode_basestring
 def _decimal(value: Decimal) -> str:
     if not value.is_finite():
         raise ValueError("non-finite decimal")
+    text = str(value)
+    if "E" not in text:  # plain notation already (the usual case): drop trailing zeros
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return "0" if text == "-0" else text
     if value.is_zero():
         return "0"
     if abs(value.adjusted()) > 1_000:  # (a value echoed in an error): plain text would be huge

@@ -112,28 +112,29 @@ class RequestContextMiddleware:
                     body = error_envelope(status, exc.message, exc.code, request_id, exc.details)
                 await send_json(send, status, body, {"X-Request-ID": request_id})
         finally:
-            duration_ms = (time.perf_counter() - started) * 1000
-            query = scope.get("query_string", b"").decode("latin-1")
-            path = scope.get("root_path", "") + scope["path"]
-            if query:
-                path += "?" + redact_query(query)
             level = logging.ERROR if status >= 500 else logging.INFO
-            access_log.log(
-                level,
-                "%s %s %d %.1fms",
-                scope["method"],
-                path,
-                status,
-                duration_ms,
-                extra={
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "path": path,
-                    "status": status,
-                    "duration_ms": round(duration_ms, 1),
-                    "client": (scope.get("client") or ("", 0))[0],
-                },
-            )
+            if access_log.isEnabledFor(level):  # (the line is not built when it is not written)
+                duration_ms = (time.perf_counter() - started) * 1000
+                query = scope.get("query_string", b"").decode("latin-1")
+                path = scope.get("root_path", "") + scope["path"]
+                if query:
+                    path += "?" + redact_query(query)
+                access_log.log(
+                    level,
+                    "%s %s %d %.1fms",
+                    scope["method"],
+                    path,
+                    status,
+                    duration_ms,
+                    extra={
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "path": path,
+                        "status": status,
+                        "duration_ms": round(duration_ms, 1),
+                        "client": (scope.get("client") or ("", 0))[0],
+                    },
+                )
             request_id_var.reset(token)
 
 

@@ -42,7 +42,8 @@ def stripped_not_blank(value: str | None) -> str | None:
     return value
 
 
-def _isoformat(value: datetime) -> str:
+def timestamp_text(value: datetime) -> str:
+    """How a `Timestamp` is written: UTC, to the second (`2026-02-15T10:30:00+00:00`)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat(timespec="seconds")
@@ -50,7 +51,7 @@ def _isoformat(value: datetime) -> str:
 
 Timestamp = Annotated[
     datetime,
-    PlainSerializer(_isoformat, return_type=str),
+    PlainSerializer(timestamp_text, return_type=str),
     Field(examples=["2026-02-15T10:30:00+00:00"]),
 ]
 

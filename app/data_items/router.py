@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Query, Request, Response, status
 
-from app.accounts.dependencies import AccountDep, AuthenticatedRoute
+from app.accounts.dependencies import AccountDep, AuthenticatedRoute, caller
 from app.core.db import SessionDep, after_commit
 from app.core.openapi import errors
 from app.core.routing import ApiRouter
@@ -66,8 +66,8 @@ async def create_data_item(
     summary="Get a data item with its fields, reference files and row count",
     responses=errors(400, 401, 404),
 )
-async def get_data_item(item_id: ItemId, account: AccountDep, request: Request) -> Response:
-    body = await service.read_detail(request.app.state.engine, account, item_id)
+async def get_data_item(item_id: ItemId, request: Request) -> Response:
+    body = await service.read_detail(request.app.state.engine, caller(request), item_id)
     return Response(body, media_type="application/json")
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.accounts.service import AuthenticatedAccount
 from app.core.db import long_statements
 from app.core.errors import NotFound
 from app.core.reads import read_connection
+from app.core.schemas import timestamp_text
 from app.data_items import repository
 from app.data_items.repository import DataItemRepository
 from app.data_items.schemas import (
@@ -92,35 +96,39 @@ async def detail(
 
 
 async def read_detail(engine: AsyncEngine, account: AuthenticatedAccount, item_id: int) -> bytes:
-    """`GET /data-items/{id}/` as JSON, from one statement (the same document `detail` gives:
-    the same schema serialises it)."""
-    async with read_connection(engine) as conn:
+    """`GET /data-items/{id}/` as JSON, from one statement: the document `detail` gives
+    (`DataItemRead`), written directly; tests/data_items/test_detail_document.py holds the two
+    to the same bytes."""
+    async with read_connection(engine, reuse_plans=True) as conn:
         row = await repository.read_detail(conn, account.id, item_id)
     if row is None:
         raise NotFound(f"Data item {item_id} not found.")
-    body = DataItemRead(
-        id=row["id"],
-        data_name=row["data_name"],
-        data_description=row["data_description"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        fields=[
-            FieldRead(
-                id=f[0],
-                field_label=f[1],
-                field_type=f[2],
-                field_order=f[3],
-                field_required=f[4],
-                field_instructions=f[5],
-            )
-            for f in row["fields"]
-        ],
-        reference_files=[
-            ReferenceFileRead(id=r[0], filename=r[1], created_at=r[2]) for r in row["files"]
-        ],
-        row_count=row["row_count"],
+    fields = ",".join(
+        f'{{"id":{f[0]},"field_label":{_text(f[1])},"field_type":{_text(f[2])},'
+        f'"field_order":{f[3]},"field_required":{"true" if f[4] else "false"},'
+        f'"field_instructions":{_text(f[5])}}}'
+        for f in row["fields"]
     )
-    return body.model_dump_json().encode()
+    files = ",".join(
+        f'{{"id":{r[0]},"filename":{_text(r[1])},"created_at":{_timestamp(r[2])}}}'
+        for r in row["files"]
+    )
+    return (
+        f'{{"id":{row["id"]},"data_name":{_text(row["data_name"])},'
+        f'"data_description":{_text(row["data_description"])},'
+        f'"created_at":{_timestamp(row["created_at"])},'
+        f'"updated_at":{_timestamp(row["updated_at"])},'
+        f'"fields":[{fields}],"reference_files":[{files}],"row_count":{row["row_count"]}}}'
+    ).encode()
+
+
+# What pydantic writes for a str (the same escapes as json.dumps(..., ensure_ascii=False)) and
+# for a `Timestamp`.
+_text = json.encoder.encode_basestring
+
+
+def _timestamp(value: datetime) -> str:
+    return _text(timestamp_text(value))
 
 
 async def update_item(

@@ -207,7 +207,7 @@ async def read_summary(engine: AsyncEngine, account_id: int, item_id: int) -> di
     the item's statistics lock; otherwise `current_stats` recomputes what is stale first, on a
     connection of its own (never while this request holds another: under load, requests each
     holding one connection while waiting for a second emptied the pool)."""
-    async with read_connection(engine) as conn:
+    async with read_connection(engine, reuse_plans=True) as conn:
         records = await stats_sql.read_stored(conn, account_id, item_id)
     if not records:
         raise NotFound(f"Data item {item_id} not found.")

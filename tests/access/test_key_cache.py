@@ -25,7 +25,12 @@ ENTRIES = 50
 
 @pytest_asyncio.fixture
 async def small(database_url: str) -> AsyncIterator[FastAPI]:
-    application = create_app(make_settings(auth_cache_entries=ENTRIES), database_url=database_url)
+    application = create_app(
+        # a long AUTH_CACHE_SECONDS: a valid key stays answered from memory however slowly the
+        # flood goes (the revocation bound is tests/access/test_replicas.py's)
+        make_settings(auth_cache_entries=ENTRIES, auth_cache_seconds=60),
+        database_url=database_url,
+    )
     async with application.router.lifespan_context(application):
         yield application
 
