@@ -73,6 +73,14 @@ def test_connections_are_spread_across_the_workers(two_workers: Service) -> None
     while len(pids := worker_pids(two_workers.proc.pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert len(pids) == 2
+    # a kept-alive connection answers at once (no Nagle delay waiting for the client's ACK)
+    with httpx.Client(base_url=two_workers.api, headers=headers) as client:
+        client.get("/status/")
+        started = time.monotonic()
+        for _ in range(20):
+            assert client.get("/status/").status_code == 200
+        assert time.monotonic() - started < 20 * 0.02  # it was 40 ms a request
+
     clients = [httpx.Client(base_url=two_workers.api, headers=headers) for _ in range(32)]
     try:
         for client in clients:  # one keep-alive connection each, opened in a burst
