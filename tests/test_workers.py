@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -110,3 +112,16 @@ def test_connections_are_spread_across_the_workers(two_workers: Service) -> None
     for pid in current:
         stat = Path(f"/proc/{pid}/stat")
         assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def test_a_second_service_on_the_port_is_refused(two_workers: Service) -> None:
+    """Each worker's socket has SO_REUSEPORT, which would let another service bind the same
+    port and take a share of its connections: it must fail to start instead."""
+    base = Path(tempfile.mkdtemp(prefix="dis-workers-", dir="/tmp"))
+    env = {**two_workers.env, "DATA_DIR": str(base / "data")}
+    second = subprocess.run(
+        [sys.executable, "-m", "app", "serve"], env=env, cwd=Path(__file__).resolve().parents[1],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert second.returncode != 0
+    assert "address already in use" in (second.stdout + second.stderr).lower()

@@ -54,7 +54,21 @@ class ReusePortMultiprocess(Multiprocess):
     def _process(self, idx: int) -> Process:
         return Process(self.config, [self.worker_sockets[idx]])
 
+    def _check_port_free(self) -> None:
+        """Fail as uvicorn would when the address is taken: SO_REUSEPORT alone would let a second
+        service (an old version still running) silently share the port's connections."""
+        host = self.config.host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, self.config.port))
+            except OSError as exc:
+                log.error(exc)
+                sys.exit(STARTUP_FAILURE)
+
     def init_processes(self) -> None:
+        self._check_port_free()
         for idx in range(self.processes_num):
             self.worker_sockets.append(self._socket())
             process = self._process(idx)
