@@ -52,11 +52,12 @@ def test_a_value_reads_the_same_alone_and_in_a_column(value: str) -> None:
     for kind in (FieldType.DECIMAL, FieldType.BOOLEAN):
         assert column(kind, value, Plan()) == one(kind, value), kind
     readings = date_readings(value)
-    for order in ("ymd", "named", "dmy", "mdy"):
-        in_column = column(FieldType.DATE, value, Plan(date_order=order))  # type: ignore[arg-type]
+    orders: tuple[DateOrder, ...] = ("ymd", "named", "dmy", "mdy")
+    for order in orders:
+        in_column = column(FieldType.DATE, value, Plan(date_order=order))
         if order in readings or not readings:
             # (a value of another family is refused by the column, read by its family alone)
-            expected = one(FieldType.DATE, value, order) if readings else one(FieldType.DATE, value)  # type: ignore[arg-type]
+            expected = one(FieldType.DATE, value, order) if readings else one(FieldType.DATE, value)
             assert in_column == expected, order
         else:
             assert in_column == "BAD", order

@@ -105,8 +105,8 @@ async def check_create(api: Caller, value: str) -> None:
     firsts = [row for row in stored.values() if row[str(fields["k"]["id"])] == "r0"]
     if len(firsts) != 1:  # (diagnostics)
         again = await api.client.get(f"/data-items/{upload['id']}/rows/", params={"limit": 500})
-        item = await api.client.get(f"/data-items/{upload['id']}/")
-        raise AssertionError((upload, stored, again.text, item.text))
+        detail = await api.client.get(f"/data-items/{upload['id']}/")
+        raise AssertionError((upload, stored, again.text, detail.text))
     first = firsts[0]
     api_row = stored[written.json()["row_ref"]]
     for column in COMPANIONS:

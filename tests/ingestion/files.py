@@ -236,7 +236,7 @@ class _XlsErrorFormulaCell:
 
     def __init__(self, row: int, col: int, xf: int, code: int, formula: str) -> None:
         self.row, self.col, self.xf, self.code = row, col, xf, code
-        self.rpn = xlwt.Formula(formula).rpn()
+        self.rpn: bytes = xlwt.Formula(formula).rpn()  # (xlwt has no type stubs)
 
     def get_biff_data(self) -> bytes:
         result = bytes([2, 0, self.code, 0, 0, 0, 0xFF, 0xFF])

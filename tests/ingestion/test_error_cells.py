@@ -127,7 +127,7 @@ def test_xls_error_constants_and_formula_results(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fmt", ["xlsx", "xls"])
 def test_a_row_of_errors_is_blank_and_a_header_error_is_no_header(tmp_path: Path, fmt: str) -> None:
     make = files.xlsx_bytes if fmt == "xlsx" else files.xls_bytes
-    rows = [["id", E("#REF!")], [1, "a"], [E("#N/A"), E("#DIV/0!")], [2, "b"]]
+    rows: files.Rows = [["id", E("#REF!")], [1, "a"], [E("#N/A"), E("#DIV/0!")], [2, "b"]]
     table = read(tmp_path, f"b.{fmt}", make({"S": rows}))
     assert table.labels == ["id", "Column 2"]
     assert table.frame.rows() == [(1.0, "a"), (2.0, "b")]
@@ -143,7 +143,7 @@ def test_a_row_of_errors_is_blank_and_a_header_error_is_no_header(tmp_path: Path
 @pytest.mark.parametrize("fmt", ["xlsx", "xls"])
 def test_only_the_chosen_sheet_counts(tmp_path: Path, fmt: str) -> None:
     make = files.xlsx_bytes if fmt == "xlsx" else files.xls_bytes
-    broken = [["n", "m"], [1, "a"], [E("#NAME?"), "b"]]
+    broken: files.Rows = [["n", "m"], [1, "a"], [E("#NAME?"), "b"]]
     data = make({"Clean": [["n"], [1], [2]], "Broken": broken})
     assert read(tmp_path, f"s.{fmt}", data).notes == [
         "Sheet 'Clean' used (the workbook has 2 sheets)."
@@ -166,7 +166,7 @@ def test_a_sheet_whose_name_xml_escapes(tmp_path: Path) -> None:
 
 def test_a_sheet_starting_right_of_column_a(tmp_path: Path) -> None:
     """Columns are matched by the sheet's own column, wherever the data starts."""
-    rows = [[None, None, "x", "y"], [None, None, 1, E("#DIV/0!")], [None, None, 2, 3]]
+    rows: files.Rows = [[None, None, "x", "y"], [None, None, 1, E("#DIV/0!")], [None, None, 2, 3]]
     table = read(tmp_path, "o.xlsx", files.xlsx_bytes({"S": rows}))
     assert table.labels == ["x", "y"]
     assert table.frame.rows() == [(1.0, None), (2.0, 3.0)]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+from collections.abc import Sequence
 from decimal import Decimal, localcontext
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 
 from app.fieldtypes import FieldType
+from app.fieldtypes.grammar import DateOrder
 from app.fieldtypes.vector import json_strings
 from app.ingestion.documents import build_documents, has_control_chars
 from app.ingestion.inference import (
@@ -33,14 +36,16 @@ CHAR, TEXT, DECIMAL, DATE, BOOLEAN = (
 )
 
 
-def infer(values: list[str | None], delimiter: str | None = ",") -> ColumnPlan:
+def infer(values: Sequence[str | None], delimiter: str | None = ",") -> ColumnPlan:
     frame = pl.DataFrame({"c0": pl.Series(values, dtype=pl.String)})
     return infer_columns(frame, delimiter=delimiter)[0]
 
 
 def convert(
-    values: list[object], plan: ColumnPlan, dtype: pl.DataType = pl.String
-) -> tuple[list[object], ...]:
+    values: Sequence[object],
+    plan: ColumnPlan,
+    dtype: pl.DataType | type[pl.DataType] = pl.String,
+) -> tuple[list[Any], ...]:  # (the cells as Polars gives them back)
     out = convert_column(pl.Series("c0", values, dtype=dtype), plan)
     return out.fragments.to_list(), out.bad.to_list(), out.display.to_list()
 
@@ -298,8 +303,8 @@ def test_decimal_comma_conversion_and_bad_values() -> None:
         ("named", "Sept 30, 2000", "2000-09-30"),
     ],
 )
-def test_canonical_dates(order: str, text: str, canonical: str) -> None:
-    fragments, bad, display = convert([text, None], ColumnPlan(DATE, date_order=order))  # type: ignore[arg-type]
+def test_canonical_dates(order: DateOrder, text: str, canonical: str) -> None:
+    fragments, bad, display = convert([text, None], ColumnPlan(DATE, date_order=order))
     assert fragments == [f'"{canonical}"', None]
     assert display == [canonical, None]
     assert bad == [False, False]
@@ -323,8 +328,8 @@ def test_canonical_dates(order: str, text: str, canonical: str) -> None:
         ("named", "Foo 1 2000"),
     ],
 )
-def test_invalid_dates_are_bad(order: str, text: str) -> None:
-    fragments, bad, _ = convert([text], ColumnPlan(DATE, date_order=order))  # type: ignore[arg-type]
+def test_invalid_dates_are_bad(order: DateOrder, text: str) -> None:
+    fragments, bad, _ = convert([text], ColumnPlan(DATE, date_order=order))
     assert fragments == [None]
     assert bad == [True]
 

@@ -251,7 +251,7 @@ class TestBulk:
         assert "250 problems" in body["error"] and "first 100" in body["error"]
 
     async def test_limit_on_rows_per_request(self, api: Caller, sales: Sales) -> None:
-        rows = [{} for _ in range(10_001)]
+        rows: list[dict[str, Any]] = [{} for _ in range(10_001)]
         r = await api.client.post(f"/data-items/{sales.id}/rows/bulk/", json={"rows": rows})
         body = assert_error(r, 400)
         assert (

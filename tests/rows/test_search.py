@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.db import create_engine
 from app.rows import maintenance
@@ -19,7 +20,7 @@ from tests.ingestion import files
 
 pytestmark = pytest.mark.asyncio
 
-ROWS = [
+ROWS: list[dict[str, Any]] = [
     {"region": "North", "revenue": "45200.50", "date": "2026-01-15", "closed": True},
     {"region": "south", "revenue": 100, "notes": "100% sure, under_score"},
     {"region": "ÉCOLE Привет", "notes": 'say "hi"\nthen leave'},
@@ -177,7 +178,7 @@ async def test_which_appends_drop_the_search_index(
 
 
 async def test_a_big_append_rebuilds_the_index_and_finds_the_new_rows(
-    api: Caller, app: FastAPI, sessionmaker: Any
+    api: Caller, app: FastAPI, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     header = ["Name", "Code"]
     first = files.csv_bytes([header, *([f"old {i}", f"A{i}"] for i in range(12_000))])
@@ -206,9 +207,9 @@ async def test_a_big_append_rebuilds_the_index_and_finds_the_new_rows(
     assert r.json()["total"] == 1
 
 
-async def index_valid(sessionmaker: Any, item: int) -> bool | None:
+async def index_valid(sessionmaker: async_sessionmaker[AsyncSession], item: int) -> bool | None:
     async with sessionmaker() as session:
-        return (
+        valid: bool | None = (
             await session.execute(
                 text(
                     "SELECT i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
@@ -217,9 +218,10 @@ async def index_valid(sessionmaker: Any, item: int) -> bool | None:
                 {"name": search_index_name(item)},
             )
         ).scalar_one_or_none()
+        return valid
 
 
-async def expression_stats(sessionmaker: Any, item: int) -> int:
+async def expression_stats(sessionmaker: async_sessionmaker[AsyncSession], item: int) -> int:
     """Statistics ANALYZE gathered on the indexed expression (kept under the index's name)."""
     async with sessionmaker() as session:
         return int(
@@ -250,7 +252,7 @@ def _more(rows: int, last_amount: str = "1") -> bytes:
 
 
 async def test_a_failed_big_append_gets_its_search_index_back(
-    api: Caller, app: FastAPI, sessionmaker: Any
+    api: Caller, app: FastAPI, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     item = await _big_item(api, app)
     assert await index_valid(sessionmaker, item) is True
@@ -271,7 +273,7 @@ async def test_a_failed_big_append_gets_its_search_index_back(
 
 
 async def test_a_big_append_waits_for_readers_inside_its_transaction(
-    api: Caller, app: FastAPI, sessionmaker: Any, monkeypatch: pytest.MonkeyPatch
+    api: Caller, app: FastAPI, sessionmaker: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """When readers hold the item past the drop's lock timeout, the index is dropped inside the
     append's own transaction (where PostgreSQL would see a deadlock), which waits for them."""
@@ -298,7 +300,7 @@ async def test_a_big_append_waits_for_readers_inside_its_transaction(
 
 
 async def test_the_start_up_sweep_rebuilds_a_missing_search_index(
-    api: Caller, app: FastAPI, sessionmaker: Any
+    api: Caller, app: FastAPI, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     item = await _big_item(api, app)
     async with sessionmaker() as session:  # as if a restart came between drop and commit
@@ -312,7 +314,7 @@ async def test_the_start_up_sweep_rebuilds_a_missing_search_index(
 
 
 async def test_the_index_drop_gives_way_when_no_connection_is_free(
-    api: Caller, app: FastAPI, database_url: str, sessionmaker: Any
+    api: Caller, app: FastAPI, database_url: str, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     """With its one pooled connection busy, the drop answers False at once (the append then
     drops the index in its own transaction); and it leaves no lock_timeout on the connection

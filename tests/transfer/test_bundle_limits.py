@@ -162,7 +162,9 @@ class TestValues:
         """The cap holds for each batch of rows built at once, not for all rows: rows of many
         cells (here: 300, mostly empty) are read in smaller batches, every one of them."""
         fields = [{"id": i, "field_label": f"f{i}", "field_type": "decimal"} for i in range(1, 301)]
-        rows = [{"1": r, **{str(i): None for i in range(2, 301)}} for r in range(7_000)]
+        rows: list[dict[str, Any]] = [
+            {"1": r, **{str(i): None for i in range(2, 301)}} for r in range(7_000)
+        ]
         assert len(rows) * 300 > MAX_JSON_ITEMS
         rows[6_999]["300"] = "12.5"
         r = await send(api, json.dumps(bundle(fields=fields, rows=rows)).encode(), True)

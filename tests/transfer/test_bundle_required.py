@@ -125,7 +125,10 @@ async def test_an_item_whose_required_field_has_empty_cells(api: Caller) -> None
 
 
 async def test_rows_filling_every_required_field_import(api: Caller) -> None:
-    rows = [{"11": "Ada", "12": 1}, {"_row_ref": "7", "12": "2.5", "11": "Bob", "13": None}]
+    rows: list[dict[str, Any]] = [
+        {"11": "Ada", "12": 1},
+        {"_row_ref": "7", "12": "2.5", "11": "Bob", "13": None},
+    ]
     r = await api.client.post(
         IMPORT, content=json.dumps(bundle(rows)), headers={"content-type": "application/json"}
     )

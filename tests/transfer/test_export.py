@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+from collections.abc import AsyncGenerator, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +16,7 @@ import openpyxl
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.rows.filters import RowQuery
 from app.transfer import exports, xlsx
@@ -39,7 +41,7 @@ async def export(api: Caller, item_id: int, **params: Any) -> bytes:
     return r.content
 
 
-SAMPLE = [
+SAMPLE: list[dict[str, Any]] = [
     {"region": "North", "revenue": "45200.50", "date": "2026-01-15", "closed": True,
      "notes": 'multi\nline, "quoted"'},
     {"region": "South", "revenue": "12345678901234567890.5", "date": "2026-02-03T09:15:00"},
@@ -92,8 +94,8 @@ class TestCsv:
         assert parsed[-1] == ["R11999", "11999.1", "", "", 'n11999\n"q", 11999']
 
         # a client that goes away midway: the statement stops and its connection is closed
-        engine = app.state.engine
-        for body_of, statement in (
+        engine: AsyncEngine = app.state.engine
+        bodies: tuple[tuple[Callable[[], AsyncGenerator[bytes, None]], str], ...] = (
             (
                 lambda: exports.csv_body(engine, api.account_id, sales.id, RowQuery(), bom=False),
                 "COPY (SELECT%",
@@ -102,7 +104,8 @@ class TestCsv:
                 lambda: exports.json_body(engine, api.account_id, sales.id, RowQuery()),
                 "%coalesce(CAST(rows.values -> %",
             ),
-        ):
+        )
+        for body_of, statement in bodies:
             stream = body_of()
             assert (await anext(stream)).startswith((b"Region", b"["))
             await anext(stream)

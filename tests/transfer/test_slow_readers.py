@@ -105,8 +105,8 @@ def test_slow_readers_leave_the_pool_to_everyone_else(live: LiveServer) -> None:
         full = httpx.get(f"{live.url}{path}", headers={"X-Api-Key": reader_key}, timeout=60)
         assert full.status_code == 200 and received + 1024 < len(full.content)
     finally:
-        for r in readers:
-            r.close()
+        for reader in readers:
+            reader.close()
 
 
 def test_a_download_that_is_read_arrives_whole_and_leaves_no_spool_file(
