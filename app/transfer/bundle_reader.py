@@ -28,6 +28,7 @@ from app.fieldtypes import CellError, Kind, Stored, kind_of
 from app.models import Field
 from app.summary.service import FieldChange
 from app.transfer.schemas import BUNDLE_FORMAT, BUNDLE_VERSION
+from app.transfer.surrogates import SurrogateGuard
 
 BATCH_ROWS = 10_000
 MAX_REPORTED = 100
@@ -159,7 +160,7 @@ def read_head(source: IO[bytes]) -> Head:
     if not source.read(1):
         raise BadRequest("The bundle is empty.", code=ErrorCode.MALFORMED_JSON)
     source.seek(0)
-    scan = _Scan(iter(ijson.basic_parse(source, use_float=False)))
+    scan = _Scan(iter(ijson.basic_parse(SurrogateGuard(source), use_float=False)))
     events = scan.events
     head: dict[str, Any] = {}
     rows_kind: str | None = None
