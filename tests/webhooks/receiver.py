@@ -26,7 +26,7 @@ class Received:
         return json.loads(self.body)
 
     def signature_ok(self, secret: str) -> bool:
-        """What a receiver does without a library (the README's plain check): HMAC-SHA256 of
+        """What a receiver does without a library (the API guide's plain check): HMAC-SHA256 of
         "webhook-id.webhook-timestamp.body", keyed with the base64 after `whsec_`, against each
         `v1,` signature in constant time; and a timestamp within 5 minutes."""
         msg_id = self.headers.get("webhook-id", "")

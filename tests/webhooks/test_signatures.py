@@ -1,5 +1,5 @@
 """Standard Webhooks signatures, checked as receivers check them: with the `standardwebhooks`
-reference library from PyPI and with the README's few lines of plain HMAC. Replays, webhooks
+reference library from PyPI and with the API guide's few lines of plain HMAC. Replays, webhooks
 created before (X-Signature, migration 0010), and secrets encrypted at rest under
 WEBHOOK_SECRET_KEY: at creation, at start-up, rotation, a missing or wrong key, the CLI."""
 
@@ -121,11 +121,11 @@ class TestStandardWebhooks:
         with pytest.raises(WebhookVerificationError, match="No matching signature"):
             verifier.verify(captured.body, {**captured.headers, "webhook-id": "msg_1"})
 
-    async def test_the_readme_receivers_verify_a_real_delivery(self, hooks: Caller) -> None:
+    async def test_the_api_guide_receivers_verify_a_real_delivery(self, hooks: Caller) -> None:
         hook, request = await delivered(hooks)
-        readme = (ROOT / "README.md").read_text()
-        section = readme[readme.index("\n## Webhooks\n") :]
-        section = section[: section.index("\n## ", 1)]
+        guide = (ROOT / "docs" / "api-guide.md").read_text()
+        section = guide[guide.index("\n## Webhooks\n") :]
+        section = section.split("\n## ", 2)[1]  # up to the next section, if any
         blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
         namespace: dict[str, Any] = {"SECRET": hook["secret"]}
         for block in blocks:
@@ -159,7 +159,7 @@ class TestStandardWebhooks:
             await ping(hooks, webhook_id)
             (request,) = await receiver.wait_for(1)
         assert request.legacy_signature_ok(legacy)
-        # the same key in the form Standard Webhooks libraries take (README: older secrets)
+        # the same key in the form Standard Webhooks libraries take (API guide: older secrets)
         rest = legacy.removeprefix("whsec_")
         standard = "whsec_" + rest.replace("-", "+").replace("_", "/") + "="
         Verifier(standard).verify(request.body, request.headers)
