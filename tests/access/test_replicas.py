@@ -1,6 +1,6 @@
 """Keys and request counts across replicas: this test process's app and a real second service
 process (`python -m app serve`) on the same database, each with its own key cache and counters.
-The bounds are the README's (Reliability and scaling, Replicas): a revocation is seen everywhere
+The bounds are the README's (and docs/operations.md's): a revocation is seen everywhere
 within AUTH_CACHE_SECONDS, usage counts are exact once every process has flushed (each does every
 FLUSH_SECONDS), and RATE_LIMIT_PER_MINUTE is never exceeded, whichever process answers."""
 

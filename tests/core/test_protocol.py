@@ -292,7 +292,7 @@ def test_a_stalled_client_does_not_hold_up_others(fresh: Live) -> None:
 
 def test_half_sent_headers_hold_only_their_own_connections(fresh: Live) -> None:
     """uvicorn has no timeout for a request's headers (nor for a connection that sends nothing):
-    such connections stay open until the client goes (README "Reliability": the gateway in
+    such connections stay open until the client goes (docs/operations.md: the gateway in
     front bounds header time). They cost a socket each and do not slow anyone else down."""
     lingering = [connect(fresh) for _ in range(50)]
     try:
