@@ -43,7 +43,7 @@ check: lint typecheck test ## lint, typecheck and test
 migrate: $(STAMP) ## bring the database schema up to date
 	$(BIN)/python -m app migrate
 
-bench: $(STAMP) ## run the benchmarks (~10 minutes; see README "Performance")
+bench: $(STAMP) ## run the benchmarks (~15 minutes; see docs/performance.md)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
 

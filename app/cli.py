@@ -244,7 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     klist.add_argument("account_id", type=int)
     klist.add_argument("--json", action="store_true")
     klist.set_defaults(func=cmd_keys_list)
-    krevoke = keys.add_parser("revoke", help="revoke a key (effective immediately)")
+    krevoke = keys.add_parser(
+        "revoke", help="revoke a key (refused by every process within AUTH_CACHE_SECONDS)"
+    )
     krevoke.add_argument("key_id", type=int)
     krevoke.add_argument("--json", action="store_true")
     krevoke.set_defaults(func=cmd_keys_revoke)

@@ -4,7 +4,7 @@ and errors, which must be 0: slow readers must not take what other accounts need
 
 Usage:  make slow-readers      (or: .venv/bin/python bench/slow_readers.py [--seconds 40])
 It starts its own embedded PostgreSQL and the service (`python -m app serve`, one process, the
-default pool of 10 + 10 connections), uploads a 100,000-row item (an export of ~14 MB) for the
+default pool of 20 connections, no overflow), uploads a 100,000-row item (an export of ~14 MB) for the
 readers' account, then runs both sides for --seconds. DOWNLOAD_MAX_PER_ACCOUNT is raised to 32
 so that all 30 readers are served at once (the default, 8, would answer 22 of them 429 at once).
 """
