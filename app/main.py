@@ -100,6 +100,8 @@ def _lifespan(
             await counter.start()
             app.state.row_maintenance = maintenance
             app.state.ingestion_slots = slots
+            # workbooks built at once (INGESTION_CONCURRENCY: heavy file work)
+            app.state.xlsx_slots = anyio.CapacityLimiter(settings.ingestion_concurrency)
             app.state.import_jobs = jobs
             app.state.webhooks = webhooks
             app.state.downloads = DownloadBudget(

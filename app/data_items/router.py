@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import Query, Request, Response, status
 
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute, caller
-from app.core.db import SessionDep, after_commit
+from app.core.db import SessionDep
+from app.core.deps import EngineDep, RowChangesDep
 from app.core.openapi import errors
 from app.core.routing import ApiRouter
 from app.core.schemas import DeletedResult
@@ -66,8 +67,8 @@ async def create_data_item(
     summary="Get a data item with its fields, reference files and row count",
     responses=errors(400, 401, 404),
 )
-async def get_data_item(item_id: ItemId, request: Request) -> Response:
-    body = await service.read_detail(request.app.state.engine, caller(request), item_id)
+async def get_data_item(item_id: ItemId, request: Request, engine: EngineDep) -> Response:
+    body = await service.read_detail(engine, caller(request), item_id)
     return Response(body, media_type="application/json")
 
 
@@ -91,8 +92,8 @@ async def update_data_item(
     responses=errors(400, 401, 404),
 )
 async def delete_data_item(
-    item: DataItemDep, session: SessionDep, account: AccountDep, request: Request
+    item: DataItemDep, session: SessionDep, account: AccountDep, changes: RowChangesDep
 ) -> DeletedResult:
     await service.delete_item(session, account, item)
-    after_commit(request, request.app.state.row_maintenance.sweep_soon)
+    changes.item_deleted()
     return DeletedResult(deleted=True)

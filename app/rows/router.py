@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import Path, Query, Request, status
 
 from app.accounts.dependencies import AuthenticatedRoute, caller
-from app.core.db import SessionDep, after_commit, request_session
+from app.core.db import SessionDep, request_session
+from app.core.deps import EngineDep, RowChangesDep, SettingsDep
 from app.core.jsonexact import ExactJSONResponse
 from app.core.openapi import errors
 from app.core.routing import ApiRouter
@@ -33,11 +34,6 @@ router = ApiRouter(
 RowRef = Annotated[str, Path(description="The row's `_row_ref`.", examples=["0"], max_length=40)]
 
 
-def _after_write(request: Request, item_id: int) -> None:
-    maintenance = request.app.state.row_maintenance
-    after_commit(request, lambda: maintenance.item_changed(item_id))
-
-
 @router.get(
     "/",
     response_model=RowList,
@@ -58,6 +54,7 @@ def _after_write(request: Request, item_id: int) -> None:
 async def list_rows(
     item_id: ItemId,
     request: Request,
+    engine: EngineDep,
     offset: Annotated[int, Query(description="Rows to skip (0 or more).")] = 0,
     limit: Annotated[int, Query(description="Rows per page, 1 to 500.")] = 100,
     search: SearchParam = None,
@@ -66,9 +63,7 @@ async def list_rows(
 ) -> ExactJSONResponse:
     account = caller(request)
     if not search and not filter_json and not sort:  # one statement, no transaction
-        page = await service.read_page(
-            request.app.state.engine, account.id, item_id, offset=offset, limit=limit
-        )
+        page = await service.read_page(engine, account.id, item_id, offset=offset, limit=limit)
         return ExactJSONResponse(page)
     async with request_session(request) as session:
         item = await owned_item(item_id, session, account)
@@ -98,10 +93,10 @@ async def create_row(
     item: LockedItemDep,
     fields: LockedFieldsDep,
     session: SessionDep,
-    request: Request,
+    changes: RowChangesDep,
 ) -> RowCreated:
     ref, cells = await service.create_row(session, item, fields, payload.values)
-    _after_write(request, item.id)
+    changes.item_changed(item.id)
     return RowCreated(row_ref=str(ref), cells_created=cells)
 
 
@@ -122,12 +117,13 @@ async def bulk_create(
     item: LockedItemDep,
     fields: LockedFieldsDep,
     session: SessionDep,
-    request: Request,
+    settings: SettingsDep,
+    changes: RowChangesDep,
 ) -> BulkCreated:
     created, cells = await service.bulk_create(
-        session, item, fields, payload.rows, max_rows=request.app.state.settings.max_bulk_rows
+        session, item, fields, payload.rows, max_rows=settings.max_bulk_rows
     )
-    _after_write(request, item.id)
+    changes.item_changed(item.id)
     return BulkCreated(rows_created=created, cells_created=cells)
 
 
@@ -157,10 +153,10 @@ async def patch_row(
     item: LockedItemDep,
     fields: LockedFieldsDep,
     session: SessionDep,
-    request: Request,
+    changes: RowChangesDep,
 ) -> RowUpdated:
     ref, updated, created = await service.patch_row(session, item, fields, row_ref, payload.values)
-    _after_write(request, item.id)
+    changes.item_changed(item.id)
     return RowUpdated(row_ref=str(ref), cells_updated=updated, cells_created=created)
 
 
@@ -175,8 +171,8 @@ async def delete_row(
     item: LockedItemDep,
     fields: LockedFieldsDep,
     session: SessionDep,
-    request: Request,
+    changes: RowChangesDep,
 ) -> RowDeleted:
     removed = await service.delete_row(session, item, fields, row_ref)
-    _after_write(request, item.id)
+    changes.item_changed(item.id)
     return RowDeleted(deleted=True, cells_removed=removed)

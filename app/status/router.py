@@ -10,30 +10,15 @@ answer is a 503 DATABASE_UNAVAILABLE, as for every request (and `/readyz`, witho
 
 from __future__ import annotations
 
-from fastapi import Request
-
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.core.db import SessionDep
+from app.core.deps import ImportJobsDep, RowMaintenanceDep, WebhookDispatcherDep
 from app.core.openapi import errors
 from app.core.routing import ApiRouter
 from app.status import service
-from app.status.schemas import StatusRead, Workers, WorkerState
+from app.status.schemas import StatusRead
 
 router = ApiRouter(tags=["status"], route_class=AuthenticatedRoute)
-
-
-def _workers(request: Request) -> Workers:
-    state = request.app.state
-    jobs = state.import_jobs
-    if not jobs.running:
-        import_jobs: WorkerState = "stopped"
-    else:  # with JOB_WORKERS=0 only its reaper runs (it fails jobs whose process died)
-        import_jobs = "off" if jobs.settings.job_workers == 0 else "running"
-    return Workers(
-        import_jobs=import_jobs,
-        webhooks="running" if state.webhooks.running else "stopped",
-        row_maintenance="running" if state.row_maintenance.running else "stopped",
-    )
 
 
 @router.get(
@@ -48,7 +33,19 @@ def _workers(request: Request) -> Workers:
     ),
     responses=errors(401, 503),
 )
-async def get_status(session: SessionDep, account: AccountDep, request: Request) -> StatusRead:
+async def get_status(
+    session: SessionDep,
+    account: AccountDep,
+    jobs: ImportJobsDep,
+    webhooks: WebhookDispatcherDep,
+    maintenance: RowMaintenanceDep,
+) -> StatusRead:
+    workers = service.workers(
+        import_jobs=jobs.running,
+        job_workers=jobs.settings.job_workers,
+        webhooks=webhooks.running,
+        row_maintenance=maintenance.running,
+    )
     return await service.get_status(
-        session, account_id=account.id, account_name=account.name, workers=_workers(request)
+        session, account_id=account.id, account_name=account.name, workers=workers
     )

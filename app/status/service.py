@@ -1,5 +1,5 @@
 """Status: `ok`, or `degraded` when a background worker this process should run is not running
-(the router reads the workers' state from the process; this decides what it means)."""
+(the router passes the workers' state in; this decides what it means)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import __version__
 from app.status.repository import StatusRepository
-from app.status.schemas import AccountSummary, Counts, StatusRead, Workers
+from app.status.schemas import AccountSummary, Counts, StatusRead, Workers, WorkerState
 
 _EFFECTS = {
     "import_jobs": "import job worker is not running: it runs no `?async=true` uploads",
@@ -18,6 +18,19 @@ _EFFECTS = {
         "row maintenance is not running: it keeps no statistics or search indexes up to date"
     ),
 }
+
+
+def workers(
+    *, import_jobs: bool, job_workers: int, webhooks: bool, row_maintenance: bool
+) -> Workers:
+    """Each worker's state from whether it runs (with JOB_WORKERS=0 only the job reaper runs,
+    which fails jobs whose process died: the job worker is then `off`, not `stopped`)."""
+    jobs: WorkerState = "stopped" if not import_jobs else "off" if job_workers == 0 else "running"
+    return Workers(
+        import_jobs=jobs,
+        webhooks="running" if webhooks else "stopped",
+        row_maintenance="running" if row_maintenance else "stopped",
+    )
 
 
 async def get_status(

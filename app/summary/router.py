@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from app.accounts.dependencies import AuthenticatedRoute, caller
+from app.core.deps import EngineDep
 from app.core.jsonexact import ExactJSONResponse
 from app.core.openapi import errors
 from app.core.routing import ApiRouter
@@ -28,6 +29,6 @@ router = ApiRouter(prefix="/data-items/{item_id}", tags=["summary"], route_class
     ),
     responses=errors(400, 401, 404),
 )
-async def get_summary(item_id: ItemId, request: Request) -> ExactJSONResponse:
-    body = await service.read_summary(request.app.state.engine, caller(request).id, item_id)
+async def get_summary(item_id: ItemId, request: Request, engine: EngineDep) -> ExactJSONResponse:
+    body = await service.read_summary(engine, caller(request).id, item_id)
     return ExactJSONResponse(body)

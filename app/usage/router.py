@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from fastapi import Request
-
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.core.db import SessionDep
+from app.core.deps import SettingsDep, UsageCounterDep
 from app.core.openapi import errors
 from app.core.routing import ApiRouter
 from app.usage import service
@@ -25,10 +24,9 @@ router = ApiRouter(tags=["usage"], route_class=AuthenticatedRoute)
     ),
     responses=errors(401),
 )
-async def get_usage(session: SessionDep, account: AccountDep, request: Request) -> UsageRead:
+async def get_usage(
+    session: SessionDep, account: AccountDep, counter: UsageCounterDep, settings: SettingsDep
+) -> UsageRead:
     return await service.usage(
-        session,
-        account,
-        request.app.state.usage_counter,
-        rate_limit_per_minute=request.app.state.settings.rate_limit_per_minute,
+        session, account, counter, rate_limit_per_minute=settings.rate_limit_per_minute
     )

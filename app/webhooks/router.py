@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query, Request, status
+from fastapi import Query, status
 
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.core.db import SessionDep
+from app.core.deps import SettingsDep
 from app.core.openapi import errors
 from app.core.routing import ApiRouter
 from app.core.schemas import DeletedResult, ErrorBody
@@ -44,14 +45,14 @@ router = ApiRouter(prefix="/webhooks", tags=["webhooks"], route_class=Authentica
     responses=errors(400, 401, 413),
 )
 async def create_webhook(
-    payload: WebhookCreate, session: SessionDep, account: AccountDep, request: Request
+    payload: WebhookCreate, session: SessionDep, account: AccountDep, settings: SettingsDep
 ) -> WebhookCreated:
     return await service.create_webhook(
         session,
         account,
         payload,
-        allow_private=request.app.state.settings.webhook_allow_private_addresses,
-        secret_box=SecretBox.from_settings(request.app.state.settings),
+        allow_private=settings.webhook_allow_private_addresses,
+        secret_box=SecretBox.from_settings(settings),
     )
 
 

@@ -1,0 +1,112 @@
+"""The process's settings and shared resources, as dependencies a router declares.
+
+The application's lifespan (app/main.py) makes one of each and keeps it on `app.state`; routers
+never read `app.state` themselves: they take `SettingsDep`, `EngineDep`, … and pass plain values
+on to services. Each dependency is an `async def` (a plain `def` would run in a thread) with the
+request as its only input, so solving it costs one call.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.access.counter import UsageCounter
+from app.core.config import Settings
+from app.core.db import after_commit
+from app.core.downloads import DownloadBudget
+from app.jobs.runner import ImportJobRunner
+from app.rows.maintenance import RowMaintenance
+from app.webhooks.dispatcher import WebhookDispatcher
+
+
+async def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def _engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+async def _downloads(request: Request) -> DownloadBudget:
+    downloads: DownloadBudget = request.app.state.downloads
+    return downloads
+
+
+async def _ingestion_slots(request: Request) -> anyio.Semaphore:
+    slots: anyio.Semaphore = request.app.state.ingestion_slots
+    return slots
+
+
+async def _xlsx_slots(request: Request) -> anyio.CapacityLimiter:
+    slots: anyio.CapacityLimiter = request.app.state.xlsx_slots
+    return slots
+
+
+async def _usage_counter(request: Request) -> UsageCounter:
+    counter: UsageCounter = request.app.state.usage_counter
+    return counter
+
+
+async def _row_maintenance(request: Request) -> RowMaintenance:
+    maintenance: RowMaintenance = request.app.state.row_maintenance
+    return maintenance
+
+
+async def _import_jobs(request: Request) -> ImportJobRunner:
+    jobs: ImportJobRunner = request.app.state.import_jobs
+    return jobs
+
+
+async def _webhooks(request: Request) -> WebhookDispatcher:
+    webhooks: WebhookDispatcher = request.app.state.webhooks
+    return webhooks
+
+
+async def _request_id(request: Request) -> str | None:
+    value = request.scope.get("state", {}).get("request_id")
+    return str(value) if value else None
+
+
+class RowChanges:
+    """Tells row maintenance (statistics, search indexes, orphan partitions) what a request
+    changed, once its transaction has committed; nothing when it rolls back."""
+
+    def __init__(self, request: Request, maintenance: RowMaintenance) -> None:
+        self._request = request
+        self._maintenance = maintenance
+
+    def item_changed(self, item_id: int, *, loaded: bool = False) -> None:
+        """Rows of `item_id` were written (`loaded`: in bulk, from a file, a copy, a bundle)."""
+        maintenance = self._maintenance
+        after_commit(self._request, lambda: maintenance.item_changed(item_id, loaded=loaded))
+
+    def item_deleted(self) -> None:
+        """An item went: its partition is now an orphan, for the next sweep."""
+        after_commit(self._request, self._maintenance.sweep_soon)
+
+
+async def _row_changes(request: Request) -> RowChanges:
+    return RowChanges(request, request.app.state.row_maintenance)
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+EngineDep = Annotated[AsyncEngine, Depends(_engine)]
+"""For work outside the request's transaction: one-statement reads, streamed downloads."""
+DownloadsDep = Annotated[DownloadBudget, Depends(_downloads)]
+IngestionSlotsDep = Annotated[anyio.Semaphore, Depends(_ingestion_slots)]
+"""Uploads and bundle imports at once per process (INGESTION_CONCURRENCY)."""
+XlsxSlotsDep = Annotated[anyio.CapacityLimiter, Depends(_xlsx_slots)]
+"""Workbooks built at once per process (INGESTION_CONCURRENCY: heavy file work)."""
+UsageCounterDep = Annotated[UsageCounter, Depends(_usage_counter)]
+RowMaintenanceDep = Annotated[RowMaintenance, Depends(_row_maintenance)]
+ImportJobsDep = Annotated[ImportJobRunner, Depends(_import_jobs)]
+WebhookDispatcherDep = Annotated[WebhookDispatcher, Depends(_webhooks)]
+RequestIdDep = Annotated[str | None, Depends(_request_id)]
+"""The request's id (X-Request-ID), kept with what it queues."""
+RowChangesDep = Annotated[RowChanges, Depends(_row_changes)]
