@@ -5,13 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import anyio
 from fastapi import Path, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
-from app.core.config import spool_dir
-from app.core.db import SessionDep, after_commit
+from app.core.db import SessionDep
+from app.core.deps import (
+    DownloadsDep,
+    EngineDep,
+    IngestionSlotsDep,
+    RequestIdDep,
+    RowChangesDep,
+    RowMaintenanceDep,
+    SettingsDep,
+)
 from app.core.downloads import download_response
 from app.core.errors import BadRequest, ErrorCode, NotFound
 from app.core.openapi import errors
@@ -19,15 +26,17 @@ from app.core.routing import ApiRouter
 from app.core.schemas import text_problem
 from app.data_items.dependencies import DataItemDep
 from app.ingestion import service
+from app.ingestion.dependencies import UploadFormDep
 from app.ingestion.repository import ReferenceFileRepository, stream_chunks
 from app.ingestion.results import append_result, create_result
 from app.ingestion.schemas import (
     AppendFromFileResult,
     CreateFromFileResult,
 )
-from app.ingestion.upload import FILE_FIELD, UploadForm, receive_form
+from app.ingestion.upload import FILE_FIELD, SpooledFile, UploadForm
 from app.jobs import service as jobs_service
 from app.jobs.dependencies import AsyncFlag
+from app.jobs.http import ACCEPTED_RESPONSES, accepted
 
 router = ApiRouter(prefix="/data-items", tags=["files"], route_class=AuthenticatedRoute)
 
@@ -76,7 +85,7 @@ def _text(
     return value
 
 
-def _spooled(form: UploadForm) -> Any:
+def _spooled(form: UploadForm) -> SpooledFile:
     if form.file is None:
         raise BadRequest(
             f"Send the file in the form field `{FILE_FIELD}` ({ACCEPTED}).",
@@ -91,10 +100,6 @@ def _spooled(form: UploadForm) -> Any:
     return form.file
 
 
-async def _receive(request: Request) -> UploadForm:
-    return await receive_form(request, spool_dir(request.app.state.settings))
-
-
 @router.post(
     "/create-from-file/",
     response_model=CreateFromFileResult,
@@ -105,7 +110,7 @@ async def _receive(request: Request) -> UploadForm:
         "(see README: type inference). The file is kept as the item's reference file. All or "
         "nothing: a file that cannot be read is a 400 and nothing is created."
     ),
-    responses={**errors(400, 401, 413), **jobs_service.ACCEPTED_RESPONSES},
+    responses={**errors(400, 401, 413), **ACCEPTED_RESPONSES},
     openapi_extra=_multipart(
         {
             "data_name": {"type": "string", "maxLength": 255},
@@ -117,38 +122,43 @@ async def _receive(request: Request) -> UploadForm:
     ),
 )
 async def create_from_file(
-    request: Request, session: SessionDep, account: AccountDep, run_async: AsyncFlag = False
+    request: Request,
+    form: UploadFormDep,
+    session: SessionDep,
+    account: AccountDep,
+    settings: SettingsDep,
+    slots: IngestionSlotsDep,
+    changes: RowChangesDep,
+    request_id: RequestIdDep,
+    run_async: AsyncFlag = False,
 ) -> CreateFromFileResult | Response:
-    form = await _receive(request)
-    try:
-        name = _text(form, "data_name", required=True)
-        assert name is not None
-        description = _text(form, "data_description", max_length=10_000) or ""
-        upload = _spooled(form)
-        if run_async:
-            return await jobs_service.accept_create(
-                request,
-                session,
-                account,
-                data_name=name.strip(),
-                data_description=description,
-                sheet=_text(form, "sheet"),
-                upload=upload,
-            )
-        async with request.app.state.ingestion_slots:
-            outcome = await service.create_from_file(
-                session,
-                account,
-                data_name=name.strip(),
-                data_description=description,
-                upload=upload,
-                sheet=_text(form, "sheet"),
-                settings=request.app.state.settings,
-            )
-    finally:
-        await anyio.to_thread.run_sync(form.cleanup)
-    maintenance = request.app.state.row_maintenance
-    after_commit(request, lambda: maintenance.item_changed(outcome.item.id, loaded=True))
+    name = _text(form, "data_name", required=True)
+    assert name is not None
+    description = _text(form, "data_description", max_length=10_000) or ""
+    upload = _spooled(form)
+    if run_async:
+        job = await jobs_service.enqueue_create(
+            session,
+            account,
+            data_name=name.strip(),
+            data_description=description,
+            sheet=_text(form, "sheet"),
+            upload=upload,
+            request_id=request_id,
+            max_pending=settings.job_max_pending_per_account,
+        )
+        return accepted(request, job)
+    async with slots:
+        outcome = await service.create_from_file(
+            session,
+            account,
+            data_name=name.strip(),
+            data_description=description,
+            upload=upload,
+            sheet=_text(form, "sheet"),
+            settings=settings,
+        )
+    changes.item_changed(outcome.item.id, loaded=True)
     return create_result(outcome)
 
 
@@ -163,7 +173,7 @@ async def create_from_file(
         "naming row (as in the file), column and value (up to 20 problems listed); nothing is "
         "appended."
     ),
-    responses={**errors(400, 401, 404, 413), **jobs_service.ACCEPTED_RESPONSES},
+    responses={**errors(400, 401, 404, 413), **ACCEPTED_RESPONSES},
     openapi_extra=_multipart(
         {
             FILE_FIELD: _FILE,
@@ -176,41 +186,43 @@ async def create_from_file(
 async def append_from_file(
     request: Request,
     item: DataItemDep,
+    form: UploadFormDep,
     session: SessionDep,
     account: AccountDep,
+    settings: SettingsDep,
+    slots: IngestionSlotsDep,
+    maintenance: RowMaintenanceDep,
+    changes: RowChangesDep,
+    request_id: RequestIdDep,
     run_async: AsyncFlag = False,
 ) -> AppendFromFileResult | Response:
-    await session.commit()  # do not keep a transaction open while the file streams in
-    form = await _receive(request)
-    try:
-        flag = (_text(form, "add_new_fields") or "false").strip().lower()
-        if flag not in ("true", "false"):
-            raise BadRequest('`add_new_fields` must be "true" or "false".')
-        upload = _spooled(form)
-        if run_async:
-            return await jobs_service.accept_append(
-                request,
-                session,
-                account,
-                item,
-                add_new_fields=flag == "true",
-                sheet=_text(form, "sheet"),
-                upload=upload,
-            )
-        async with request.app.state.ingestion_slots:
-            outcome = await service.append_from_file(
-                session,
-                item,
-                upload=upload,
-                add_new_fields=flag == "true",
-                sheet=_text(form, "sheet"),
-                settings=request.app.state.settings,
-                maintenance=request.app.state.row_maintenance,
-            )
-    finally:
-        await anyio.to_thread.run_sync(form.cleanup)
-    maintenance = request.app.state.row_maintenance
-    after_commit(request, lambda: maintenance.item_changed(item.id, loaded=True))
+    flag = (_text(form, "add_new_fields") or "false").strip().lower()
+    if flag not in ("true", "false"):
+        raise BadRequest('`add_new_fields` must be "true" or "false".')
+    upload = _spooled(form)
+    if run_async:
+        job = await jobs_service.enqueue_append(
+            session,
+            account,
+            item,
+            add_new_fields=flag == "true",
+            sheet=_text(form, "sheet"),
+            upload=upload,
+            request_id=request_id,
+            max_pending=settings.job_max_pending_per_account,
+        )
+        return accepted(request, job)
+    async with slots:
+        outcome = await service.append_from_file(
+            session,
+            item,
+            upload=upload,
+            add_new_fields=flag == "true",
+            sheet=_text(form, "sheet"),
+            settings=settings,
+            maintenance=maintenance,
+        )
+    changes.item_changed(item.id, loaded=True)
     return append_result(outcome)
 
 
@@ -238,16 +250,21 @@ def _disposition(filename: str) -> str:
     },
 )
 async def download_reference_file(
-    file_id: FileId, item: DataItemDep, session: SessionDep, account: AccountDep, request: Request
+    file_id: FileId,
+    item: DataItemDep,
+    session: SessionDep,
+    account: AccountDep,
+    engine: EngineDep,
+    downloads: DownloadsDep,
 ) -> StreamingResponse:
     ref = await ReferenceFileRepository(session, item.id).get(file_id)
     if ref is None:
         raise NotFound(f"Reference file {file_id} not found in data item {item.id}.")
     return await download_response(
-        request.app.state.downloads,
+        downloads,
         session,
         account.id,
-        stream_chunks(request.app.state.engine, ref.id, account.id),
+        stream_chunks(engine, ref.id, account.id),
         media_type=ref.content_type,
         headers={
             "Content-Disposition": _disposition(ref.filename),

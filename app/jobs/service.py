@@ -5,35 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.service import AuthenticatedAccount
 from app.core import wakeup
 from app.core.errors import AppError, ErrorCode, NotFound
-from app.core.routing import API_PREFIX
-from app.core.schemas import ErrorBody
 from app.ingestion.upload import SpooledFile
 from app.jobs.repository import JobRepository
 from app.jobs.schemas import JobKind, JobList, JobRead, JobStatus
 from app.models import DataItem, ImportJob
 
 TOPIC = "import_jobs"
-
-ACCEPTED_RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {
-        "model": JobRead,
-        "description": (
-            "With `?async=true`: the import job, queued. Poll the `Location` header's URL "
-            "(`GET /api/v1/jobs/{id}/`)."
-        ),
-    },
-    429: {
-        "model": ErrorBody,
-        "description": "With `?async=true`: too many import jobs queued or running for you.",
-    },
-}
 
 
 class TooManyJobs(AppError):
@@ -133,20 +115,6 @@ async def enqueue_append(
     )
 
 
-def job_url(request: Request, job_id: int) -> str:
-    root = str(request.scope.get("root_path", "")).rstrip("/")
-    return f"{root}{API_PREFIX}/jobs/{job_id}/"
-
-
-def accepted(request: Request, job: ImportJob) -> JSONResponse:
-    """202 with the queued job, and where to poll it."""
-    return JSONResponse(
-        JobRead.model_validate(job).model_dump(mode="json"),
-        status_code=202,
-        headers={"Location": job_url(request, job.id)},
-    )
-
-
 async def get_job(session: AsyncSession, account: AuthenticatedAccount, job_id: int) -> ImportJob:
     job = await JobRepository(session, account.id).get(job_id)
     if job is None:
@@ -171,56 +139,3 @@ async def list_jobs(
         limit=limit,
         jobs=[JobRead.model_validate(j) for j in jobs],
     )
-
-
-def _request_id(request: Request) -> str | None:
-    value = request.scope.get("state", {}).get("request_id")
-    return str(value) if value else None
-
-
-async def accept_create(
-    request: Request,
-    session: AsyncSession,
-    account: AuthenticatedAccount,
-    *,
-    data_name: str,
-    data_description: str,
-    sheet: str | None,
-    upload: SpooledFile,
-) -> JSONResponse:
-    """`create-from-file?async=true`: the form already checked, the job queued: 202."""
-    job = await enqueue_create(
-        session,
-        account,
-        data_name=data_name,
-        data_description=data_description,
-        sheet=sheet,
-        upload=upload,
-        request_id=_request_id(request),
-        max_pending=request.app.state.settings.job_max_pending_per_account,
-    )
-    return accepted(request, job)
-
-
-async def accept_append(
-    request: Request,
-    session: AsyncSession,
-    account: AuthenticatedAccount,
-    item: DataItem,
-    *,
-    add_new_fields: bool,
-    sheet: str | None,
-    upload: SpooledFile,
-) -> JSONResponse:
-    """`append-from-file?async=true`: the form already checked, the job queued: 202."""
-    job = await enqueue_append(
-        session,
-        account,
-        item,
-        add_new_fields=add_new_fields,
-        sheet=sheet,
-        upload=upload,
-        request_id=_request_id(request),
-        max_pending=request.app.state.settings.job_max_pending_per_account,
-    )
-    return accepted(request, job)
