@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import anyio
-from fastapi import Body, Query, Request, status
+from fastapi import Body, Query, status
 from fastapi.responses import StreamingResponse
 
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.core.config import spool_dir
-from app.core.db import SessionDep, after_commit
+from app.core.db import SessionDep
+from app.core.deps import (
+    DownloadsDep,
+    EngineDep,
+    IngestionSlotsDep,
+    RowChangesDep,
+    SettingsDep,
+    XlsxSlotsDep,
+)
 from app.core.downloads import download_response
 from app.core.openapi import errors
 from app.core.routing import ApiRouter
@@ -20,6 +27,7 @@ from app.data_items.schemas import DataItemRead
 from app.fields.dependencies import ItemFieldsDep
 from app.rows.params import FilterParam, SearchParam, SortParam
 from app.transfer import service
+from app.transfer.dependencies import BUNDLE_FILE_FIELD, BundleSourceDep
 from app.transfer.schemas import Bundle, CopyRequest, ExportFormat
 
 router = ApiRouter(prefix="/data-items", tags=["transfer"], route_class=AuthenticatedRoute)
@@ -67,16 +75,6 @@ _EXPORT_CONTENT: dict[str, Any] = {
 }
 
 
-def _xlsx_slots(request: Request) -> anyio.CapacityLimiter:
-    """Workbooks built at once per process (INGESTION_CONCURRENCY: heavy file work)."""
-    state = request.app.state
-    slots: anyio.CapacityLimiter | None = getattr(state, "xlsx_slots", None)
-    if slots is None:
-        slots = anyio.CapacityLimiter(state.settings.ingestion_concurrency)
-        state.xlsx_slots = slots
-    return slots
-
-
 @router.get(
     "/{item_id}/export/",
     summary="Export the rows as CSV, xlsx or JSON",
@@ -92,7 +90,10 @@ async def export_rows(
     fields: ItemFieldsDep,
     session: SessionDep,
     account: AccountDep,
-    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    downloads: DownloadsDep,
+    xlsx_slots: XlsxSlotsDep,
     export_format: Annotated[
         ExportFormat, Query(alias="format", description="csv (default), xlsx or json.")
     ] = ExportFormat.CSV,
@@ -118,18 +119,18 @@ async def export_rows(
         account,
         item,
         fields,
-        engine=request.app.state.engine,
+        engine=engine,
         export_format=export_format,
         search=search,
         filter_json=filter_json,
         sort=sort,
         bom=bom,
         escape_formulas=escape_formulas,
-        workdir=spool_dir(request.app.state.settings),
-        xlsx_slots=_xlsx_slots(request),
+        workdir=spool_dir(settings),
+        xlsx_slots=xlsx_slots,
     )
     return await download_response(
-        request.app.state.downloads,
+        downloads,
         session,
         account.id,
         download.body,
@@ -157,12 +158,11 @@ async def copy_data_item(
     item: DataItemDep,
     session: SessionDep,
     account: AccountDep,
-    request: Request,
+    changes: RowChangesDep,
     payload: Annotated[CopyRequest | None, Body()] = None,
 ) -> DataItemRead:
     copy = await service.copy_item(session, account, item, payload)
-    maintenance = request.app.state.row_maintenance
-    after_commit(request, lambda: maintenance.item_changed(copy.id, loaded=True))
+    changes.item_changed(copy.id, loaded=True)
     return await data_items_service.detail(session, account, copy)
 
 
@@ -181,11 +181,15 @@ async def copy_data_item(
     responses=errors(400, 401, 404),
 )
 async def export_bundle(
-    item: DataItemDep, account: AccountDep, session: SessionDep, request: Request
+    item: DataItemDep,
+    account: AccountDep,
+    session: SessionDep,
+    engine: EngineDep,
+    downloads: DownloadsDep,
 ) -> StreamingResponse:
-    download = service.bundle_download(request.app.state.engine, account, item)
+    download = service.bundle_download(engine, account, item)
     return await download_response(
-        request.app.state.downloads,
+        downloads,
         session,
         account.id,
         download.body,
@@ -221,13 +225,13 @@ _BUNDLE_REF = {"$ref": "#/components/schemas/Bundle"}
                     "schema": {
                         "type": "object",
                         "properties": {
-                            "bundle_file": {
+                            BUNDLE_FILE_FIELD: {
                                 "type": "string",
                                 "format": "binary",
                                 "description": "A bundle as GET …/bundle/ returns it.",
                             }
                         },
-                        "required": ["bundle_file"],
+                        "required": [BUNDLE_FILE_FIELD],
                     }
                 },
             },
@@ -235,22 +239,20 @@ _BUNDLE_REF = {"$ref": "#/components/schemas/Bundle"}
     },
 )
 async def import_bundle(
-    request: Request,
+    source: BundleSourceDep,
     session: SessionDep,
     account: AccountDep,
+    settings: SettingsDep,
+    slots: IngestionSlotsDep,
+    changes: RowChangesDep,
     data_name: Annotated[
         str | None,
         Query(max_length=255, description="The new item's name (default: the bundle's)."),
     ] = None,
 ) -> DataItemRead:
-    async with service.bundle_source(request) as source, request.app.state.ingestion_slots:
+    async with slots:
         item = await service.import_bundle(
-            session,
-            account,
-            source,
-            data_name=data_name,
-            max_rows=request.app.state.settings.max_upload_rows,
+            session, account, source, data_name=data_name, max_rows=settings.max_upload_rows
         )
-    maintenance = request.app.state.row_maintenance
-    after_commit(request, lambda: maintenance.item_changed(item.id, loaded=True))
+    changes.item_changed(item.id, loaded=True)
     return await data_items_service.detail(session, account, item)

@@ -1,31 +1,23 @@
-"""Transfer rules the router calls: what a download is (body, type, headers), where the bundle
-to import comes from, and the import and copy entry points."""
+"""Transfer rules the router calls: what a download is (body, type, headers), and the import
+and copy entry points (the bundle to import is read from the request by
+`dependencies.bundle_source`)."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import anyio
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.formparsers import MultiPartException
-from starlette.requests import ClientDisconnect
 
 from app.accounts.service import AuthenticatedAccount
-from app.core.errors import BadRequest, ErrorCode
+from app.core.errors import BadRequest
 from app.core.schemas import text_problem
 from app.models import DataItem, Field
 from app.transfer import bundles, copying, exports, xlsx
 from app.transfer.schemas import CopyRequest, ExportFormat
-
-BUNDLE_FILE_FIELD = "bundle_file"
 
 
 @dataclass
@@ -100,46 +92,6 @@ async def copy_item(
     payload: CopyRequest | None,
 ) -> DataItem:
     return await copying.copy_item(session, account, item, payload or CopyRequest())
-
-
-def _is_json(content_type: str) -> bool:
-    return content_type == "application/json" or content_type.endswith("+json")
-
-
-@asynccontextmanager
-async def bundle_source(request: Request) -> AsyncIterator[IO[bytes]]:
-    """The bundle to import: the JSON body itself (up to MAX_JSON_BYTES), or the file
-    `bundle_file` of a multipart upload (up to MAX_UPLOAD_BYTES, spooled to disk)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if _is_json(content_type):
-        yield io.BytesIO(await request.body())
-        return
-    if content_type != "multipart/form-data":
-        raise BadRequest(
-            "Send the bundle as the request body (Content-Type: application/json) or as the "
-            f"file `{BUNDLE_FILE_FIELD}` of a multipart/form-data upload.",
-            code=ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-        )
-    try:
-        form = await request.form(max_files=1, max_fields=0)
-    except (MultiPartException, StarletteHTTPException) as exc:
-        detail = getattr(exc, "message", None) or getattr(exc, "detail", "")
-        if isinstance(exc, StarletteHTTPException) and exc.status_code == 413:
-            raise
-        raise BadRequest(f"The multipart body cannot be read: {detail}") from None
-    except ClientDisconnect:
-        raise BadRequest("The client disconnected during the upload.") from None
-    try:
-        upload = form.get(BUNDLE_FILE_FIELD)
-        unexpected = [k for k in form if k != BUNDLE_FILE_FIELD]
-        if unexpected or not isinstance(upload, UploadFile):
-            raise BadRequest(
-                f"Send the bundle as the file `{BUNDLE_FILE_FIELD}` (and nothing else).",
-                details=[{"field": BUNDLE_FILE_FIELD, "message": "is required"}],
-            )
-        yield upload.file
-    finally:
-        await form.close()
 
 
 def import_name(data_name: str | None) -> str | None:
