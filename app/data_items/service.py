@@ -76,6 +76,16 @@ async def create_item(
     return item
 
 
+async def add_item(
+    session: AsyncSession, account: AuthenticatedAccount, *, data_name: str, data_description: str
+) -> DataItem:
+    """A bare item, for the paths that build its fields and rows themselves (a file, a bundle,
+    a copy): no fields, no partition, no event yet."""
+    return await DataItemRepository(session, account.id).add(
+        data_name=data_name, data_description=data_description
+    )
+
+
 async def detail(
     session: AsyncSession, account: AuthenticatedAccount, item: DataItem
 ) -> DataItemRead:

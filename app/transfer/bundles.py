@@ -34,7 +34,7 @@ from app.accounts.service import AuthenticatedAccount
 from app.core.db import long_statements
 from app.core.errors import BadRequest
 from app.core.jsonexact import dumps
-from app.data_items.repository import DataItemRepository
+from app.data_items import service as data_items_service
 from app.fields import service as fields_service
 from app.models import DataItem
 from app.models import Field as FieldModel
@@ -226,7 +226,9 @@ async def import_bundle(
     scanned = await anyio.to_thread.run_sync(read_head, source)
     head = validate_head(scanned.values, scanned.rows_kind)
     await long_statements(session)
-    item = await DataItemRepository(session, account.id).add(
+    item = await data_items_service.add_item(
+        session,
+        account,
         data_name=data_name or head.item.data_name,
         data_description=head.item.data_description,
     )
