@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, ApiKey
@@ -52,6 +52,3 @@ class AccountRepository:
             )
             await self.session.refresh(key)
         return key
-
-    async def count_accounts(self) -> int:
-        return int(await self.session.scalar(select(func.count()).select_from(Account)) or 0)

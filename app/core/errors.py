@@ -62,16 +62,6 @@ class NotFound(AppError):
     code = ErrorCode.NOT_FOUND
 
 
-class MethodNotAllowed(AppError):
-    status_code = 405
-    code = ErrorCode.METHOD_NOT_ALLOWED
-
-
-class PayloadTooLarge(AppError):
-    status_code = 413
-    code = ErrorCode.PAYLOAD_TOO_LARGE
-
-
 class RateLimited(AppError):
     status_code = 429
     code = ErrorCode.RATE_LIMITED

@@ -110,12 +110,6 @@ class DataItemRepository:
         )
         return int(await self.session.scalar(stmt) or 0)
 
-    async def total_rows(self) -> int:
-        stmt = select(func.coalesce(func.sum(DataItem.row_count), 0)).where(
-            DataItem.account_id == self.account_id
-        )
-        return int(await self.session.scalar(stmt) or 0)
-
 
 async def read_detail(conn: Any, account_id: int, item_id: int) -> Any:
     """The account's item with its fields (in field order) and reference files (in id order),

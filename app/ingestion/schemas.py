@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from app.core.schemas import Schema, Timestamp
+from app.core.schemas import Schema
 from app.fieldtypes import FieldType
 
 
@@ -18,12 +18,6 @@ class UploadedField(Schema):
 class ReferenceFileBrief(Schema):
     id: int = Field(examples=[7])
     filename: str = Field(examples=["sales.csv"])
-
-
-class ReferenceFileDetail(ReferenceFileBrief):
-    content_type: str = Field(examples=["text/csv"])
-    size_bytes: int = Field(examples=[14225890])
-    created_at: Timestamp
 
 
 NOTES: list[str] = Field(

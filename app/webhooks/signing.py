@@ -11,8 +11,8 @@ Receivers refuse a timestamp far from their clock (the reference libraries: 5 mi
 signature binds the timestamp, so a captured delivery cannot be replayed later.
 
 Secrets of webhooks created before this scheme were shown as `whsec_` + URL-safe base64 without
-padding (`secrets.token_urlsafe(32)`). Their key is the same 32 bytes, decoded from that alphabet;
-`standard_secret` gives the form a Standard Webhooks library takes. `X-Signature` (legacy) is
+padding (`secrets.token_urlsafe(32)`). Their key is the same 32 bytes, decoded from that alphabet
+(`secret_key` reads both forms). `X-Signature` (legacy) is
 HMAC-SHA256 of the body alone, keyed with the UTF-8 bytes of the whole secret string, as before.
 """
 
@@ -49,11 +49,6 @@ def secret_key(secret: str) -> bytes:
     if not key:
         raise ValueError("the webhook secret is empty")
     return key
-
-
-def standard_secret(secret: str) -> str:
-    """The secret as Standard Webhooks libraries take it (older URL-safe secrets converted)."""
-    return SECRET_PREFIX + base64.b64encode(secret_key(secret)).decode("ascii")
 
 
 def message_id(delivery_id: int) -> str:

@@ -318,11 +318,6 @@ class SeriesList(Schema):
     series: list[SeriesRead]
 
 
-class Point(Schema):
-    x: Any = Field(examples=[45200.5])
-    y: Any = Field(examples=[12])
-
-
 class Dataset(Schema):
     series_id: int = Field(examples=[1])
     label: str = Field(examples=["Total Revenue"])
