@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import positions
 from app.core.db import long_statements
 from app.core.errors import BadRequest, ErrorCode
 from app.fields.repository import FieldRepository
@@ -49,12 +50,8 @@ async def create_fields(
     repo = FieldRepository(session, item.id)
     await repo.lock_item()
     start = await repo.count()
-    ordered = sorted(
-        enumerate(payloads),
-        key=lambda ip: (ip[1].field_order if ip[1].field_order is not None else 10**9, ip[0]),
-    )
     rows: list[dict[str, object]] = []
-    for position, (_, p) in enumerate(ordered):
+    for position, p in enumerate(positions.in_given_order(payloads, lambda f: f.field_order)):
         if await repo.label_owner(p.field_label) is not None:
             raise _duplicate(p.field_label)
         rows.append(
@@ -76,10 +73,7 @@ async def create_field(session: AsyncSession, item: DataItem, payload: FieldCrea
     await repo.lock_item()
     if await repo.label_owner(payload.field_label) is not None:
         raise _duplicate(payload.field_label)
-    count = await repo.count()
-    order = count if payload.field_order is None else min(payload.field_order, count)
-    if order < count:
-        await repo.shift(start=order, stop=None, delta=1)
+    order = await positions.insert(repo, payload.field_order, await repo.count())
     field = await repo.add(
         field_label=payload.field_label,
         field_type=payload.field_type.value,
@@ -104,14 +98,9 @@ async def update_field(
             raise _duplicate(changes["field_label"])
         values["field_label"] = changes["field_label"]
     if "field_order" in changes:
-        last = await repo.count() - 1
-        target = min(int(changes["field_order"]), last)
-        current = field.field_order
-        if target > current:
-            await repo.shift(start=current + 1, stop=target + 1, delta=-1)
-        elif target < current:
-            await repo.shift(start=target, stop=current, delta=1)
-        values["field_order"] = target
+        values["field_order"] = await positions.move(
+            repo, field.field_order, int(changes["field_order"])
+        )
     for key in ("field_required", "field_instructions"):
         if key in changes:
             values[key] = changes[key]
@@ -132,5 +121,5 @@ async def delete_field(session: AsyncSession, item: DataItem, field: Field) -> N
     await long_statements(session)  # every row of the item is rewritten
     await rows_service.strip_field(session, item, field.id)
     await repo.delete(field.id)  # its series go and label fields clear (foreign keys)
-    await repo.shift(start=field.field_order + 1, stop=None, delta=-1)
+    await positions.close_gap(repo, field.field_order)
     await widgets_service.field_deleted(session, item, field.id)

@@ -34,6 +34,7 @@ from app.accounts.service import AuthenticatedAccount
 from app.core.db import long_statements
 from app.core.errors import BadRequest
 from app.core.jsonexact import dumps
+from app.core.positions import in_given_order
 from app.data_items import service as data_items_service
 from app.fields import service as fields_service
 from app.models import DataItem
@@ -232,11 +233,7 @@ async def import_bundle(
         data_name=data_name or head.item.data_name,
         data_description=head.item.data_description,
     )
-    ordered = sorted(
-        enumerate(head.fields),
-        key=lambda p: (p[1].field_order if p[1].field_order is not None else 10**9, p[0]),
-    )
-    bundle_fields = [f for _, f in ordered]
+    bundle_fields = in_given_order(head.fields, lambda f: f.field_order)
     created = await fields_service.create_fields(
         session, item, [f.model_copy(update={"field_order": None}) for f in bundle_fields]
     )
@@ -283,25 +280,18 @@ async def import_bundle(
     return item
 
 
-def _position(order: int | None) -> int:
-    return 10**9 if order is None else order
-
-
 def _ordered(widgets: Sequence[WidgetSpec]) -> list[WidgetSpec]:
     """Widgets and each widget's series in their given order, renumbered 0, 1, …"""
-    ranked = sorted(
-        enumerate(widgets), key=lambda p: (_position(p[1].values["widget_order"]), p[0])
-    )
-    out = []
-    for position, (_, w) in enumerate(ranked):
-        series = sorted(enumerate(w.series), key=lambda p: (_position(p[1]["series_order"]), p[0]))
-        out.append(
-            WidgetSpec(
-                {**w.values, "widget_order": position},
-                [{**s, "series_order": i} for i, (_, s) in enumerate(series)],
-            )
+    return [
+        WidgetSpec(
+            {**w.values, "widget_order": position},
+            [
+                {**s, "series_order": i}
+                for i, s in enumerate(in_given_order(w.series, lambda s: s["series_order"]))
+            ],
         )
-    return out
+        for position, w in enumerate(in_given_order(widgets, lambda w: w.values["widget_order"]))
+    ]
 
 
 def _widget_spec(w: Any) -> WidgetSpec:

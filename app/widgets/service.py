@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import positions
 from app.core.errors import BadRequest
 from app.fieldtypes import Aggregation, kind_of
 from app.models import DataItem, Widget, WidgetSeries
@@ -179,10 +180,7 @@ async def create_widget(
     _raise(widget_problems(payload, {f.id: f for f in fields}), "widget")
     repo = WidgetRepository(session, item.id)
     await repo.lock()
-    count = await repo.count()
-    order = count if payload.widget_order is None else min(payload.widget_order, count)
-    if order < count:
-        await repo.shift(start=order, stop=None, delta=1)
+    order = await positions.insert(repo, payload.widget_order, await repo.count())
     widget = await repo.add(
         {
             "title": payload.title,
@@ -198,12 +196,9 @@ async def create_widget(
             "chart_options": payload.chart_options,
         }
     )
-    ordered = sorted(
-        enumerate(payload.series),
-        key=lambda ip: (ip[1].series_order if ip[1].series_order is not None else 10**9, ip[0]),
-    )
+    ordered = positions.in_given_order(payload.series, lambda s: s.series_order)
     series = await SeriesRepository(session, widget.id).add_many(
-        [_series_values(s, position) for position, (_, s) in enumerate(ordered)]
+        [_series_values(s, position) for position, s in enumerate(ordered)]
     )
     return widget_read(widget, series)
 
@@ -249,14 +244,9 @@ async def update_widget(
     if "widget_order" in changes:
         await repo.lock()
         await session.refresh(widget, ["widget_order"])
-        last = await repo.count() - 1
-        target = min(int(changes["widget_order"]), last)
-        current = widget.widget_order
-        if target > current:
-            await repo.shift(start=current + 1, stop=target + 1, delta=-1)
-        elif target < current:
-            await repo.shift(start=target, stop=current, delta=1)
-        values["widget_order"] = target
+        values["widget_order"] = await positions.move(
+            repo, widget.widget_order, int(changes["widget_order"])
+        )
     if values:
         widget = await repo.update(widget, values)
     return await read_widget(session, item, widget)
@@ -267,7 +257,7 @@ async def delete_widget(session: AsyncSession, item: DataItem, widget: Widget) -
     await repo.lock()
     await session.refresh(widget, ["widget_order"])
     await repo.delete(widget.id)
-    await repo.shift(start=widget.widget_order + 1, stop=None, delta=-1)
+    await positions.close_gap(repo, widget.widget_order)
 
 
 # ------------------------------------------------------------------------------------- series
@@ -295,9 +285,7 @@ async def create_series(
             f"Widget {widget.id} already has {count} series; the limit is {MAX_SERIES}.",
             details=[{"field": "series", "message": f"at most {MAX_SERIES} per widget"}],
         )
-    order = count if payload.series_order is None else min(payload.series_order, count)
-    if order < count:
-        await repo.shift(start=order, stop=None, delta=1)
+    order = await positions.insert(repo, payload.series_order, count)
     (series,) = await repo.add_many([_series_values(payload, order)])
     await WidgetRepository(session, item.id).touch(widget.id)
     return series_read(series)
@@ -331,14 +319,9 @@ async def update_series(
     if "series_order" in changes:
         await repo.lock()
         await session.refresh(series, ["series_order"])
-        last = await repo.count() - 1
-        target = min(int(changes["series_order"]), last)
-        current = series.series_order
-        if target > current:
-            await repo.shift(start=current + 1, stop=target + 1, delta=-1)
-        elif target < current:
-            await repo.shift(start=target, stop=current, delta=1)
-        values["series_order"] = target
+        values["series_order"] = await positions.move(
+            repo, series.series_order, int(changes["series_order"])
+        )
     if values:
         series = await repo.update(series, values)
         await WidgetRepository(session, item.id).touch(widget.id)
@@ -352,7 +335,7 @@ async def delete_series(
     await repo.lock()
     await session.refresh(series, ["series_order"])
     await repo.delete(series.id)
-    await repo.shift(start=series.series_order + 1, stop=None, delta=-1)
+    await positions.close_gap(repo, series.series_order)
     await WidgetRepository(session, item.id).touch(widget.id)
 
 
