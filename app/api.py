@@ -41,6 +41,6 @@ def include_api(app: FastAPI) -> None:
 
     The key is checked by every route (`AuthenticatedRoute`, before the body is read), so no
     dependency does it again per request; the schema documents it (app/core/openapi.py) as a
-    dependency on `current_account` would."""
+    `Security(...)` dependency on the header and the query parameter would."""
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)

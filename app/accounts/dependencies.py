@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, APIKeyQuery
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -81,16 +81,6 @@ class AuthenticatedRoute(ApiRoute):
     before_body = (authenticate,)
 
 
-async def current_account(
-    request: Request,
-    _header: Annotated[str | None, Security(api_key_header)] = None,
-    _query: Annotated[str | None, Security(api_key_query)] = None,
-) -> AuthenticatedAccount:
-    await authenticate(request)
-    account: AuthenticatedAccount = request.state.account
-    return account
-
-
 def caller(request: Request) -> AuthenticatedAccount:
     """The caller, for a handler of an `AuthenticatedRoute` (the key was checked before the
     handler ran): what `AccountDep` gives, without a dependency to solve per request."""
@@ -100,8 +90,8 @@ def caller(request: Request) -> AuthenticatedAccount:
 
 async def _caller(request: Request) -> AuthenticatedAccount:
     """The caller, as `authenticate` resolved it before the body was read (every API route is
-    an `AuthenticatedRoute`). The API router's own dependency on `current_account` is what
-    documents the key in OpenAPI; this one adds no sub-dependencies to solve per request."""
+    an `AuthenticatedRoute`). The schema documents the key on every operation
+    (app/core/openapi.py); this adds no sub-dependencies to solve per request."""
     account: AuthenticatedAccount | None = getattr(request.state, "account", None)
     if account is None:
         await authenticate(request)

@@ -22,9 +22,6 @@ async def owned_field(field_id: FieldId, item: DataItemDep, session: SessionDep)
     return field
 
 
-FieldDep = Annotated[Field, Depends(owned_field)]
-
-
 async def item_fields(item: DataItemDep, session: SessionDep) -> list[Field]:
     """The item's fields in field order."""
     return await FieldRepository(session, item.id).ordered()
