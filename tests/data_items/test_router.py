@@ -260,10 +260,10 @@ class TestListPaging:
         ],
     )
     async def test_bad_paging_is_400_naming_the_parameter(
-        self, api: Caller, params: dict[str, object], field: str
+        self, api: Caller, params: dict[str, int | str], field: str
     ) -> None:
         body = assert_error(
-            await api.client.get("/data-items/", params=params),  # type: ignore[arg-type]
+            await api.client.get("/data-items/", params=params),
             400,
             "VALIDATION_ERROR",
         )

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from app.fieldtypes import CellError, FieldType, kind_of
+from app.fieldtypes.grammar import DateOrder
 from app.ingestion.inference import ColumnPlan, convert_column
 
 spec = kind_of
@@ -45,9 +46,9 @@ def test_decimal_forms_agree(value: str) -> None:
 
 
 @pytest.mark.parametrize(("value", "order"), DATES)
-def test_date_forms_agree(value: str, order: str | None) -> None:
+def test_date_forms_agree(value: str, order: DateOrder | None) -> None:
     stored = spec(FieldType.DATE).parse(value)
-    plan = ColumnPlan(FieldType.DATE, date_order=order or "ymd")  # type: ignore[arg-type]
+    plan = ColumnPlan(FieldType.DATE, date_order=order or "ymd")
     assert _vectorised([value], plan) == [stored]
 
 
@@ -79,7 +80,9 @@ def test_refusals(kind: FieldType, value: str) -> None:
 
 def test_json_fragments_are_exact() -> None:
     decimal = spec(FieldType.DECIMAL)
-    assert decimal.json_fragment(decimal.parse("45200.50")) == "45200.5"  # type: ignore[arg-type]
-    assert decimal.json_fragment(decimal.parse("1e25")) == "10000000000000000000000000"  # type: ignore[arg-type]
+    short, large = decimal.parse("45200.50"), decimal.parse("1e25")
+    assert short is not None and large is not None
+    assert decimal.json_fragment(short) == "45200.5"
+    assert decimal.json_fragment(large) == "10000000000000000000000000"
     text = spec(FieldType.CHAR)
     assert text.json_fragment('say "hi"\n') == '"say \\"hi\\"\\n"'

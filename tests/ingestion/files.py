@@ -14,14 +14,33 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import openpyxl
 import xlsxwriter
 import xlwt
 from xlwt import BIFFRecords
 
+from app.ingestion.readers import ReadLimits
+
 Cell = object
 Rows = Sequence[Sequence[Cell]]
+
+
+class ReadOptions(TypedDict, total=False):
+    """`read_table`'s keyword arguments, for the tests' helpers that pass them on."""
+
+    sheet: str | int | None
+    limits: ReadLimits
+
+
+class CsvOptions(TypedDict, total=False):
+    """`csv_bytes`'s keyword arguments."""
+
+    delimiter: str
+    encoding: str
+    bom: bool
+    newline: str
 
 
 def write(directory: Path, name: str, data: bytes) -> Path:
@@ -65,10 +84,10 @@ SALES_ROWS = [
 ]
 
 
-def sales_csv(**kwargs: object) -> bytes:
+def sales_csv(**kwargs: Unpack[CsvOptions]) -> bytes:
     """A small sales table touching every type (leading zeros, separators, exponent,
     US dates decided by a day over 12, yes/no with a missing marker)."""
-    return csv_bytes([SALES_HEADER, *SALES_ROWS], **kwargs)  # type: ignore[arg-type]
+    return csv_bytes([SALES_HEADER, *SALES_ROWS], **kwargs)
 
 
 def legacy_cp1252_csv() -> bytes:

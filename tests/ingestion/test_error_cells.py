@@ -9,12 +9,12 @@ import json
 import subprocess
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import polars as pl
 import pytest
 
-from app.ingestion.readers import read_table
+from app.ingestion.readers import RawTable, read_table
 from app.ingestion.upload import remove_stale_spools
 from tests.conftest import Caller
 from tests.ingestion import files
@@ -69,7 +69,7 @@ XLS_NOTES = [
 ]
 
 
-def read(tmp_path: Path, name: str, data: bytes, **kwargs: Any):  # type: ignore[no-untyped-def]
+def read(tmp_path: Path, name: str, data: bytes, **kwargs: Unpack[files.ReadOptions]) -> RawTable:
     path = files.write(tmp_path, name, data)
     table = read_table(path, name, **kwargs)
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # the clean copy is gone

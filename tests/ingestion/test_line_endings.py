@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app.ingestion.csv_text import CHUNK_BYTES, MAX_LINE_BYTES, TextSource
-from app.ingestion.readers import FileFormatError, FileLimitError, read_table
+from app.ingestion.readers import FileFormatError, FileLimitError, RawTable, read_table
 from tests.conftest import Caller
 from tests.helpers import assert_error
 
@@ -27,7 +27,7 @@ def joined(endings: list[bytes]) -> bytes:
     return b"".join(line + endings[i % len(endings)] for i, line in enumerate(lines))
 
 
-def read(tmp_path: Path, data: bytes, name: str = "f.csv"):  # type: ignore[no-untyped-def]
+def read(tmp_path: Path, data: bytes, name: str = "f.csv") -> RawTable:
     path = tmp_path / name
     path.write_bytes(data)
     return read_table(path, name)

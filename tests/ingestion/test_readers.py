@@ -5,21 +5,30 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
+from typing import Unpack
 
 import polars as pl
 import pytest
 
-from app.ingestion.readers import FileFormatError, FileLimitError, ReadLimits, read_table
+from app.ingestion.readers import (
+    FileFormatError,
+    FileLimitError,
+    RawTable,
+    ReadLimits,
+    read_table,
+)
 from tests.ingestion import files
 
 ACCEPTED = "Upload a .csv, .xlsx or .xls file"
 
 
-def read(tmp_path: Path, name: str, data: bytes, **kwargs: object):  # type: ignore[no-untyped-def]
-    return read_table(files.write(tmp_path, name, data), name, **kwargs)  # type: ignore[arg-type]
+def read(tmp_path: Path, name: str, data: bytes, **kwargs: Unpack[files.ReadOptions]) -> RawTable:
+    return read_table(files.write(tmp_path, name, data), name, **kwargs)
 
 
-def fails(tmp_path: Path, name: str, data: bytes, **kwargs: object) -> FileFormatError:
+def fails(
+    tmp_path: Path, name: str, data: bytes, **kwargs: Unpack[files.ReadOptions]
+) -> FileFormatError:
     with pytest.raises(FileFormatError) as info:
         read(tmp_path, name, data, **kwargs)
     return info.value

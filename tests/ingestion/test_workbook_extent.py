@@ -8,8 +8,9 @@ import asyncio
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.ingestion.extent import column_letters, column_number
 from app.ingestion.readers import read_table
-from app.ingestion.tables import FileFormatError, FileLimitError, ReadLimits
+from app.ingestion.tables import FileFormatError, FileLimitError, RawTable, ReadLimits
 from tests.conftest import Caller, new_account
 from tests.fixtures.service import Service
 from tests.helpers import assert_error
@@ -33,10 +34,11 @@ def spool() -> Iterator[Path]:
         yield Path(d)
 
 
-def read(spool: Path, name: str, data: bytes, **limits: object) -> object:
+def read(spool: Path, name: str, data: bytes, **limits: Any) -> RawTable:
+    """read_table with `limits` (ReadLimits' fields) in place of the default ones."""
     path = spool / name
     path.write_bytes(data)
-    return read_table(path, name, limits=ReadLimits(**limits))  # type: ignore[arg-type]
+    return read_table(path, name, limits=ReadLimits(**limits))
 
 
 def test_column_letters_round_trip() -> None:
@@ -86,7 +88,7 @@ def test_a_declared_dimension_past_the_limits_is_refused(spool: Path) -> None:
 def test_an_honest_sheet_reads_and_the_cell_limit_is_a_setting(spool: Path) -> None:
     data = hostile_files.dense_xlsx(50, 12, dimension="A1:L50")
     table = read(spool, "dense.xlsx", data)
-    assert table.frame.shape == (49, 12)  # type: ignore[attr-defined]
+    assert table.frame.shape == (49, 12)
     with pytest.raises(FileLimitError, match="spanning 50 rows by 12 columns = 600 cells"):
         read(spool, "dense.xlsx", data, max_cells=599)
     with pytest.raises(FileLimitError, match="the limit is 11 columns"):
@@ -111,7 +113,7 @@ def test_xls_declared_dimensions_and_cell_records_are_both_checked(spool: Path) 
     with pytest.raises(FileLimitError, match="the limit is 100 columns"):
         read(spool, "wide.xls", hostile_files.sparse_xls(2, 120), max_columns=100)
     table = read(spool, "fine.xls", hostile_files.sparse_xls(30, 3))
-    assert table.frame.shape == (1, 2)  # type: ignore[attr-defined]
+    assert table.frame.shape == (1, 2)
 
 
 def test_a_workbook_past_the_memory_budget_is_a_clean_error(spool: Path) -> None:
@@ -154,9 +156,9 @@ def test_a_damaged_workbook_is_still_a_format_error(spool: Path) -> None:
     ],
 )
 async def test_sparse_workbooks_are_400_sync_async_and_on_append(
-    api: Caller, name: str, make: object, fragment: str
+    api: Caller, name: str, make: Callable[[], bytes], fragment: str
 ) -> None:
-    data = make()  # type: ignore[operator]
+    data = make()
     r = await api.client.post(
         CREATE, data={"data_name": "sparse"}, files={"data_file": (name, data)}
     )
@@ -221,7 +223,9 @@ async def test_the_service_process_survives_a_reader_that_dies(
                     CREATE, data={"data_name": "good"}, files={"data_file": ("g.xlsx", good)}
                 )
                 assert r.status_code == 201, r.text
-            r = httpx.get(f"{service.api}/data-items/", headers={"X-Api-Key": other}, timeout=10)
+            r = await asyncio.to_thread(
+                httpx.get, f"{service.api}/data-items/", headers={"X-Api-Key": other}, timeout=10
+            )
             assert r.status_code == 200
             assert service.proc.poll() is None and service.proc.pid == pid
         finally:

@@ -15,6 +15,7 @@ import asyncpg
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tests.fixtures.live import LiveServer, live_server
 from tests.helpers import assert_error
@@ -131,8 +132,8 @@ def test_a_download_that_is_read_arrives_whole_and_leaves_no_spool_file(
 def test_a_saturated_pool_is_a_503_with_retry_after(live: LiveServer) -> None:
     _, _, key = live.new_account("Waiting")
 
-    async def hold_all() -> list[object]:
-        engine = live.app.state.engine
+    async def hold_all() -> list[AsyncConnection]:
+        engine: AsyncEngine = live.app.state.engine
         return [await engine.connect().start() for _ in range(3)]
 
     held = live.run(hold_all())
@@ -146,7 +147,7 @@ def test_a_saturated_pool_is_a_503_with_retry_after(live: LiveServer) -> None:
 
         async def release() -> None:
             for conn in held:
-                await conn.close()  # type: ignore[attr-defined]
+                await conn.close()
 
         live.run(release())
 
