@@ -116,7 +116,11 @@ def run(
             widget_id = int(widget.raise_for_status().json()["id"])
             created.append(widget_id)
             url = f"/data-items/{item_id}/widgets/{widget_id}/data/"
-            runs = _timed(lambda url=url: api.get(url).raise_for_status().content, repeat)
+
+            def fetch(url: str = url) -> bytes:
+                return api.get(url).raise_for_status().content
+
+            runs = _timed(fetch, repeat)
 
             def bare(query: str = query, group: int = group_field) -> Any:
                 return loop.run_until_complete(conn.fetch(query, item_id, str(group), str(value)))

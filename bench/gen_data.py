@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -185,10 +186,10 @@ D0 = dt.date(2019, 1, 1).toordinal()
 NDAYS = (dt.date(2026, 12, 31) - dt.date(2019, 1, 1)).days + 1
 
 
-def gen_columns(n: int, seed: int) -> dict[str, list]:
+def gen_columns(n: int, seed: int) -> dict[str, list[str | None]]:
     rng = random.Random(seed)
     r, rr, ch = rng.random, rng.randrange, rng.choice
-    cols: dict[str, list] = {h: [] for h, _, _ in COLUMNS}
+    cols: dict[str, list[str | None]] = {h: [] for h, _, _ in COLUMNS}
     a_region, a_cust, a_zip, a_rev, a_qty, a_iso, a_us, a_closed, a_notes, a_disc = (
         cols[h] for h, _, _ in COLUMNS
     )
@@ -240,7 +241,7 @@ def main() -> int:
     cols = gen_columns(1_000_000, args.seed)
     df = pl.DataFrame(cols, schema={h: pl.String for h, _, _ in COLUMNS})
     t1 = time.perf_counter()
-    manifest: dict = {"seed": args.seed, "files": {}}
+    manifest: dict[str, Any] = {"seed": args.seed, "files": {}}
     for name, frame in (("sales_1m.csv", df), ("sales_100k.csv", df.head(100_000))):
         p = out / name
         frame.write_csv(p)  # nulls -> empty cells; quotes only where needed

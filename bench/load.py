@@ -200,9 +200,9 @@ async def run(url: str, key: str, clients: int, seconds: float) -> int:
                     f"item {item.id}: revenue sum {revenue['sum']} ({revenue['total_values']} values), expected {item.revenue_sum} ({item.rows})"
                 )
 
-    total = sum(len(v) for v in stats.latency.values())
+    requests = sum(len(v) for v in stats.latency.values())
     print(
-        f"\n{clients} clients, {elapsed:.0f} s: {total:,} requests, {total / elapsed:,.0f} req/s, {len(stats.errors)} errors"
+        f"\n{clients} clients, {elapsed:.0f} s: {requests:,} requests, {requests / elapsed:,.0f} req/s, {len(stats.errors)} errors"
     )
     print(f"{'operation':<12} {'count':>8} {'p50 ms':>9} {'p99 ms':>9}")
     everything: list[float] = []

@@ -12,6 +12,7 @@ so that all 30 readers are served at once (the default, 8, would answer 22 of th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import shutil
 import socket
@@ -21,7 +22,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -85,9 +86,11 @@ class Bystander(threading.Thread):
     item: int
     field: str
     stop: threading.Event
-    latencies: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-    slowest: list[tuple[float, float, str]] = field(default_factory=list)  # (latency, at, call)
+    # (dataclasses.field: the attribute `field` above shadows the bare name for mypy)
+    latencies: list[float] = dataclasses.field(default_factory=list)
+    errors: Counter[str] = dataclasses.field(default_factory=Counter)
+    # (latency, at, call)
+    slowest: list[tuple[float, float, str]] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         super().__init__(daemon=True)

@@ -427,7 +427,8 @@ def setup_and_measure(a: argparse.Namespace) -> int:
             status = 1
         # the same item detail with two worker processes (the machine's 2 cores), alternating
         # with the one-process service on the same database
-        one_runs, two_runs = [], []
+        one_runs: list[tuple[float, str, str]] = []
+        two_runs: list[tuple[float, str, str]] = []
         double = Service(dsn, work, {"WORKERS": "2"})
         try:
             for target in (svc, double):
