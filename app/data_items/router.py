@@ -57,8 +57,7 @@ async def list_data_items(
 async def create_data_item(
     payload: DataItemCreate, session: SessionDep, account: AccountDep
 ) -> DataItemRead:
-    item = await service.create_item(session, account, payload)
-    return await service.detail(session, account, item)
+    return await service.create_item(session, account, payload)
 
 
 @router.get(
@@ -81,8 +80,7 @@ async def get_data_item(item_id: ItemId, request: Request, engine: EngineDep) ->
 async def update_data_item(
     payload: DataItemUpdate, item: DataItemDep, session: SessionDep, account: AccountDep
 ) -> DataItemRead:
-    item = await service.update_item(session, account, item, payload)
-    return await service.detail(session, account, item)
+    return await service.update_item(session, account, item, payload)
 
 
 @router.delete(

@@ -60,7 +60,7 @@ async def list_items(
 
 async def create_item(
     session: AsyncSession, account: AuthenticatedAccount, payload: DataItemCreate
-) -> DataItem:
+) -> DataItemRead:
     item = await DataItemRepository(session, account.id).add(
         data_name=payload.data_name, data_description=payload.data_description
     )
@@ -73,7 +73,7 @@ async def create_item(
         event=WebhookEvent.DATA_ITEM_CREATED,
         data={"data_item": await webhooks_service.item_data(session, item)},
     )
-    return item
+    return await detail(session, account, item)
 
 
 async def add_item(
@@ -143,11 +143,11 @@ def _timestamp(value: datetime) -> str:
 
 async def update_item(
     session: AsyncSession, account: AuthenticatedAccount, item: DataItem, payload: DataItemUpdate
-) -> DataItem:
+) -> DataItemRead:
     changes = payload.model_dump(exclude_unset=True)
-    if not changes:
-        return item
-    return await DataItemRepository(session, account.id).update(item, changes)
+    if changes:
+        item = await DataItemRepository(session, account.id).update(item, changes)
+    return await detail(session, account, item)
 
 
 async def delete_item(session: AsyncSession, account: AuthenticatedAccount, item: DataItem) -> None:

@@ -26,8 +26,7 @@ router = ApiRouter(
     responses=errors(400, 401, 404),
 )
 async def list_fields(item: DataItemDep, session: SessionDep) -> FieldList:
-    fields = await service.list_fields(session, item)
-    return FieldList(fields=[FieldRead.model_validate(f) for f in fields])
+    return await service.field_list(session, item)
 
 
 @router.post(
@@ -38,7 +37,7 @@ async def list_fields(item: DataItemDep, session: SessionDep) -> FieldList:
     responses=errors(400, 401, 404),
 )
 async def create_field(payload: FieldCreate, item: LockedItemDep, session: SessionDep) -> FieldRead:
-    return FieldRead.model_validate(await service.create_field(session, item, payload))
+    return await service.create_field(session, item, payload)
 
 
 @router.patch(
@@ -55,7 +54,7 @@ async def create_field(payload: FieldCreate, item: LockedItemDep, session: Sessi
 async def update_field(
     payload: FieldUpdate, item: LockedItemDep, field: LockedFieldDep, session: SessionDep
 ) -> FieldRead:
-    return FieldRead.model_validate(await service.update_field(session, item, field, payload))
+    return await service.update_field(session, item, field, payload)
 
 
 @router.delete(

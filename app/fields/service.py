@@ -10,7 +10,7 @@ from app.core import positions
 from app.core.db import long_statements
 from app.core.errors import BadRequest, ErrorCode
 from app.fields.repository import FieldRepository
-from app.fields.schemas import FieldCreate, FieldUpdate
+from app.fields.schemas import FieldCreate, FieldList, FieldRead, FieldUpdate
 from app.fieldtypes import FieldType
 from app.models import DataItem, Field
 from app.rows import service as rows_service
@@ -68,7 +68,11 @@ async def create_fields(
     return created
 
 
-async def create_field(session: AsyncSession, item: DataItem, payload: FieldCreate) -> Field:
+async def field_list(session: AsyncSession, item: DataItem) -> FieldList:
+    return FieldList(fields=[FieldRead.model_validate(f) for f in await list_fields(session, item)])
+
+
+async def create_field(session: AsyncSession, item: DataItem, payload: FieldCreate) -> FieldRead:
     repo = FieldRepository(session, item.id)
     await repo.lock_item()
     if await repo.label_owner(payload.field_label) is not None:
@@ -82,12 +86,12 @@ async def create_field(session: AsyncSession, item: DataItem, payload: FieldCrea
         field_instructions=payload.field_instructions,
     )
     await summary_service.init_fields(session, item.id, [field.id])
-    return field
+    return FieldRead.model_validate(field)
 
 
 async def update_field(
     session: AsyncSession, item: DataItem, field: Field, payload: FieldUpdate
-) -> Field:
+) -> FieldRead:
     repo = FieldRepository(session, item.id)
     await repo.lock_item()
     changes = payload.model_dump(exclude_unset=True)
@@ -112,7 +116,7 @@ async def update_field(
         values["field_type"] = new_type.value
     if values:
         field = await repo.update(field, values)
-    return field
+    return FieldRead.model_validate(field)
 
 
 async def delete_field(session: AsyncSession, item: DataItem, field: Field) -> None:

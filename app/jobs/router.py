@@ -41,4 +41,4 @@ async def list_jobs(
     responses=errors(400, 401, 404),
 )
 async def get_job(job_id: JobId, session: SessionDep, account: AccountDep) -> JobRead:
-    return JobRead.model_validate(await service.get_job(session, account, job_id))
+    return await service.get_job(session, account, job_id)

@@ -115,11 +115,11 @@ async def enqueue_append(
     )
 
 
-async def get_job(session: AsyncSession, account: AuthenticatedAccount, job_id: int) -> ImportJob:
+async def get_job(session: AsyncSession, account: AuthenticatedAccount, job_id: int) -> JobRead:
     job = await JobRepository(session, account.id).get(job_id)
     if job is None:
         raise NotFound(f"Import job {job_id} not found.")
-    return job
+    return JobRead.model_validate(job)
 
 
 async def list_jobs(

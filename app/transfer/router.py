@@ -21,7 +21,6 @@ from app.core.deps import (
 from app.core.downloads import download_response
 from app.core.openapi import errors
 from app.core.routing import ApiRouter
-from app.data_items import service as data_items_service
 from app.data_items.dependencies import DataItemDep
 from app.data_items.schemas import DataItemRead
 from app.fields.dependencies import ItemFieldsDep
@@ -163,7 +162,7 @@ async def copy_data_item(
 ) -> DataItemRead:
     copy = await service.copy_item(session, account, item, payload)
     changes.item_changed(copy.id, loaded=True)
-    return await data_items_service.detail(session, account, copy)
+    return copy
 
 
 @router.get(
@@ -255,4 +254,4 @@ async def import_bundle(
             session, account, source, data_name=data_name, max_rows=settings.max_upload_rows
         )
     changes.item_changed(item.id, loaded=True)
-    return await data_items_service.detail(session, account, item)
+    return item

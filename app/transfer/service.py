@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.accounts.service import AuthenticatedAccount
 from app.core.errors import BadRequest
 from app.core.schemas import text_problem
+from app.data_items import service as data_items_service
+from app.data_items.schemas import DataItemRead
 from app.models import DataItem, Field
 from app.transfer import bundles, copying, exports, xlsx
 from app.transfer.schemas import CopyRequest, ExportFormat
@@ -90,8 +92,9 @@ async def copy_item(
     account: AuthenticatedAccount,
     item: DataItem,
     payload: CopyRequest | None,
-) -> DataItem:
-    return await copying.copy_item(session, account, item, payload or CopyRequest())
+) -> DataItemRead:
+    copy = await copying.copy_item(session, account, item, payload or CopyRequest())
+    return await data_items_service.detail(session, account, copy)
 
 
 def import_name(data_name: str | None) -> str | None:
@@ -113,7 +116,8 @@ async def import_bundle(
     *,
     data_name: str | None,
     max_rows: int,
-) -> DataItem:
-    return await bundles.import_bundle(
+) -> DataItemRead:
+    item = await bundles.import_bundle(
         session, account, source, data_name=import_name(data_name), max_rows=max_rows
     )
+    return await data_items_service.detail(session, account, item)

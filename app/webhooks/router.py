@@ -58,8 +58,7 @@ async def create_webhook(
 
 @router.get("/", response_model=WebhookList, summary="List your webhooks", responses=errors(401))
 async def list_webhooks(session: SessionDep, account: AccountDep) -> WebhookList:
-    webhooks = await service.list_webhooks(session, account)
-    return WebhookList(webhooks=[WebhookRead.model_validate(w) for w in webhooks])
+    return await service.list_webhooks(session, account)
 
 
 @router.get(
@@ -69,7 +68,7 @@ async def list_webhooks(session: SessionDep, account: AccountDep) -> WebhookList
     responses=errors(400, 401, 404),
 )
 async def get_webhook(webhook: WebhookDep) -> WebhookRead:
-    return WebhookRead.model_validate(webhook)
+    return service.webhook_read(webhook)
 
 
 @router.delete(

@@ -40,6 +40,8 @@ from app.webhooks.schemas import (
     WebhookCreate,
     WebhookCreated,
     WebhookEvent,
+    WebhookList,
+    WebhookRead,
 )
 from app.webhooks.signing import new_secret
 from app.webhooks.urls import UnsafeURL, parse_url
@@ -94,8 +96,13 @@ async def create_webhook(
     )
 
 
-async def list_webhooks(session: AsyncSession, account: AuthenticatedAccount) -> list[Webhook]:
-    return await WebhookRepository(session, account.id).all()
+async def list_webhooks(session: AsyncSession, account: AuthenticatedAccount) -> WebhookList:
+    webhooks = await WebhookRepository(session, account.id).all()
+    return WebhookList(webhooks=[WebhookRead.model_validate(w) for w in webhooks])
+
+
+def webhook_read(webhook: Webhook) -> WebhookRead:
+    return WebhookRead.model_validate(webhook)
 
 
 async def delete_webhook(

@@ -41,7 +41,7 @@ router = ApiRouter(
     responses=errors(400, 401, 404),
 )
 async def list_widgets(item: DataItemDep, session: SessionDep) -> ExactJSONResponse:
-    return ExactJSONResponse(WidgetList(widgets=await service.list_widgets(session, item)))
+    return ExactJSONResponse(await service.list_widgets(session, item))
 
 
 @router.post(
@@ -147,7 +147,7 @@ async def get_widget_data(
     responses=errors(400, 401, 404),
 )
 async def list_series(widget: WidgetDep, session: SessionDep) -> SeriesList:
-    return SeriesList(series=await service.list_series(session, widget))
+    return await service.list_series(session, widget)
 
 
 @router.post(

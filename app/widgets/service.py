@@ -21,9 +21,11 @@ from app.widgets.repository import SeriesRepository, WidgetRepository
 from app.widgets.schemas import (
     MAX_SERIES,
     SeriesCreate,
+    SeriesList,
     SeriesRead,
     SeriesUpdate,
     WidgetCreate,
+    WidgetList,
     WidgetRead,
     WidgetUpdate,
 )
@@ -150,11 +152,11 @@ def _stored(config: filters.FilterConfig | dict[str, Any] | None) -> dict[str, A
 # ------------------------------------------------------------------------------------ widgets
 
 
-async def list_widgets(session: AsyncSession, item: DataItem) -> list[WidgetRead]:
+async def list_widgets(session: AsyncSession, item: DataItem) -> WidgetList:
     repo = WidgetRepository(session, item.id)
     widgets = await repo.ordered()
     series = await repo.series_of([w.id for w in widgets])
-    return [widget_read(w, series[w.id]) for w in widgets]
+    return WidgetList(widgets=[widget_read(w, series[w.id]) for w in widgets])
 
 
 async def read_widget(session: AsyncSession, item: DataItem, widget: Widget) -> WidgetRead:
@@ -263,8 +265,10 @@ async def delete_widget(session: AsyncSession, item: DataItem, widget: Widget) -
 # ------------------------------------------------------------------------------------- series
 
 
-async def list_series(session: AsyncSession, widget: Widget) -> list[SeriesRead]:
-    return [series_read(s) for s in await SeriesRepository(session, widget.id).ordered()]
+async def list_series(session: AsyncSession, widget: Widget) -> SeriesList:
+    return SeriesList(
+        series=[series_read(s) for s in await SeriesRepository(session, widget.id).ordered()]
+    )
 
 
 async def create_series(
