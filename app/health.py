@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.core.deps import EngineDep
 
 router = APIRouter(tags=["operations"])
 
@@ -31,8 +32,7 @@ async def healthz() -> Health:
     summary="Readiness: the database answers",
     responses={503: {"model": Readiness, "description": "The database does not answer."}},
 )
-async def readyz(request: Request) -> Readiness | JSONResponse:
-    engine: AsyncEngine = request.app.state.engine
+async def readyz(engine: EngineDep) -> Readiness | JSONResponse:
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
