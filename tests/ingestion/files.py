@@ -205,7 +205,9 @@ def xlsx_bytes(sheets: dict[str, Rows]) -> bytes:
     dates, datetimes, strings; ``"#N/A"`` and the other classic error texts become error
     cells, as does any `ExcelError`)."""
     wb = openpyxl.Workbook()
-    wb.remove(wb.active)
+    default_sheet = wb.active
+    assert default_sheet is not None
+    wb.remove(default_sheet)
     for title, rows in sheets.items():
         ws = wb.create_sheet(title)
         for row in rows:

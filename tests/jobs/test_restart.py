@@ -188,7 +188,7 @@ async def test_a_job_stopped_by_sigterm_is_failed_on_the_way_down(
     service, client, job_id, observer = await run_interrupted_job(own_database, workdir, terminate)
     try:
         row = await observer.fetchrow("SELECT status, error FROM import_jobs WHERE id = $1", job_id)
-        assert row["status"] == "failed"
+        assert row is not None and row["status"] == "failed"
         assert "shut down" in row["error"] and "INTERRUPTED" in row["error"]
         await asyncio.to_thread(service.start)
         job = (await client.get(f"/jobs/{job_id}/")).json()
