@@ -273,7 +273,10 @@ async def test_a_failed_big_append_gets_its_search_index_back(
 
 
 async def test_a_big_append_waits_for_readers_inside_its_transaction(
-    api: Caller, app: FastAPI, sessionmaker: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+    api: Caller,
+    app: FastAPI,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """When readers hold the item past the drop's lock timeout, the index is dropped inside the
     append's own transaction (where PostgreSQL would see a deadlock), which waits for them."""
