@@ -235,7 +235,7 @@ async def test_a_row_with_values_that_do_not_fit_is_repairable_and_deletable(
     row = json.loads((await api.client.get(f"{base}/rows/1/")).content, parse_float=Decimal)
     assert row["row"][amount] == 12 and row["row"][day] == "2026-02-31x"  # the rest as stored
     summary = (await api.client.get(f"{base}/summary/")).json()["field_summaries"]
-    assert [s for s in summary if str(s["field_id"]) == amount][0]["sum"] == 22.5
+    assert next(s for s in summary if str(s["field_id"]) == amount)["sum"] == 22.5
     # a type change reads the bad value as text: here it cannot convert, and says which
     r = await api.client.patch(f"{base}/fields/{day}/", json={"field_type": "decimal"})
     assert "2026-02-31x" in json.dumps(assert_error(r, 400, "CONVERSION_FAILED"))
