@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.ingestion.service import CHUNK_ROWS, chunk_bounds
+from app.ingestion.pipeline import CHUNK_ROWS, chunk_bounds
 
 
 @pytest.mark.parametrize("total", [0, 1, 9_999, 20_001, 50_000, 100_000, 1_000_000, 1_050_001])
