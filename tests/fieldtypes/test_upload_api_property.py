@@ -23,6 +23,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import example, given, settings
 
@@ -67,7 +68,7 @@ async def rows(api: Caller, item_id: int) -> dict[str, dict[str, Any]]:
     return {row["_row_ref"]: row for row in exact(r.content)["rows"]}
 
 
-def refused_fields(response: Any) -> set[str]:
+def refused_fields(response: httpx.Response) -> set[str]:
     assert response.status_code == 400, response.text
     body = exact(response.content)
     return {str(d["field"]) for d in body.get("details", [])} or {"?"}

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.conftest import Caller
 from tests.fixtures.sales import Sales
@@ -264,7 +265,7 @@ class TestBulk:
         )
 
     async def test_concurrent_writers_get_disjoint_gap_free_refs(
-        self, api: Caller, sales: Sales, app: Any
+        self, api: Caller, sales: Sales, app: FastAPI
     ) -> None:
         async def writer(tag: str) -> None:
             for _ in range(3):
