@@ -16,8 +16,9 @@ is exactly the plain one. Decimals, dates and booleans are never escaped: `-5` i
 is a number to a spreadsheet, not a formula, and the others never start with those characters.
 
 JSON is an array of row objects keyed by field label, in field order, every label present (null
-where empty); each object is rendered by PostgreSQL from the stored document, so numbers are the
-stored exact values.
+where empty); each object's text is rendered by PostgreSQL from the stored document (numbers are
+the stored exact values) and streamed with `COPY … TO STDOUT` like the CSV: Python only puts the
+commas between the objects.
 """
 
 from __future__ import annotations
@@ -190,15 +191,45 @@ async def csv_body(
 # ---------------------------------------------------------------------------------- JSON
 
 
+class JsonArray:
+    """Lines of JSON objects (each ending in LF, from `copy_json`, cut anywhere into chunks) as
+    the body of a JSON array: `[`, then the objects separated by `,` + LF, then LF `]` LF. The
+    objects hold no raw LF (JSON text escapes it), so each LF ends an object; the last one is held
+    back until the next object begins, since the last object takes no comma."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.owed = False  # an object ended at the end of the previous chunk
+
+    def feed(self, chunk: bytes) -> bytes:
+        if not chunk:
+            return b""
+        head = b",\n" if self.owed else b"" if self.started else b"\n"
+        self.started = True
+        self.owed = chunk.endswith(b"\n")
+        if self.owed:
+            chunk = chunk[:-1]
+        return head + chunk.replace(b"\n", b",\n")
+
+    @staticmethod
+    def start() -> bytes:
+        return b"["
+
+    @staticmethod
+    def end() -> bytes:
+        return b"\n]\n"
+
+
 async def json_body(
     engine: AsyncEngine, account_id: int, item_id: int, query: RowQuery
 ) -> AsyncGenerator[bytes, None]:
+    """The selected rows as a JSON array of objects, each object's text PostgreSQL's
+    (`json_object_text`), streamed by `COPY … TO STDOUT`: no row becomes a Python object."""
     async with open_snapshot(engine, account_id, item_id) as (reader, _, fields):
-        yield b"["
-        first = True
-        async with aclosing(reader.json_objects(fields, query)) as batches:
-            async for batch in batches:
-                lines = ",\n".join(str(row[0]) for row in batch)
-                yield (("\n" if first else ",\n") + lines).encode("utf-8")
-                first = False
-        yield b"\n]\n"
+        array = JsonArray()
+        yield array.start()
+        async with aclosing(reader.copy_json(fields, query)) as chunks:
+            async for chunk in chunks:
+                if out := array.feed(chunk):
+                    yield out
+        yield array.end()

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
-import operator
 import typing
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
@@ -144,13 +142,6 @@ class SnapshotReader:
         columns = [ROWS.c.row_ref, *(Cell(f.id).text for f in fields)]
         return self._batches(self._rows(columns, query), size)
 
-    def json_objects(
-        self, fields: Sequence[FieldInfo], query: RowQuery | None, *, size: int = BATCH_ROWS
-    ) -> AsyncGenerator[Sequence[Any], None]:
-        """Each selected row as a JSON object keyed by label, in field order, null where empty,
-        rendered by PostgreSQL from the stored document (numbers stay exact)."""
-        return self._batches(self._rows([_json_object(fields)], query), size)
-
     async def _batches(
         self, stmt: Select[Any], size: int
     ) -> AsyncGenerator[Sequence[Sequence[Any]], None]:
@@ -163,18 +154,32 @@ class SnapshotReader:
             with anyio.CancelScope(shield=True):
                 await result.close()
 
-    async def copy_csv(
+    def copy_csv(
         self, fields: Sequence[FieldInfo], query: RowQuery | None, *, escape_formulas: bool
     ) -> AsyncGenerator[bytes, None]:
         """PostgreSQL's own CSV of the selected rows' cells (each as its type exports it):
-        `COPY (SELECT …) TO STDOUT`, chunk by chunk as the server sends it. A bounded queue
-        carries the chunks: while the consumer is slow, the driver stops reading and the server
-        waits."""
+        `COPY (SELECT …) TO STDOUT`, chunk by chunk as the server sends it."""
         columns = [
             kind_of(f.field_type).export_text(Cell(f.id), escape_formulas=escape_formulas)
             for f in fields
         ]
-        compiled = self._rows(columns, query).compile(
+        return self._copy_out(self._rows(columns, query), format="csv")
+
+    def copy_json(
+        self, fields: Sequence[FieldInfo], query: RowQuery | None
+    ) -> AsyncGenerator[bytes, None]:
+        """Each selected row as its JSON object text (`json_object_text`), one per line (LF after
+        each), chunk by chunk from `COPY … TO STDOUT`. The text comes out untouched: CSV with a
+        delimiter and a quote character that JSON text never holds raw (control characters are
+        always escaped in it, and it holds no CR or LF either), so no value is ever quoted."""
+        stmt = self._rows([json_object_text(fields)], query)
+        return self._copy_out(stmt, format="csv", delimiter="\x01", quote="\x02")
+
+    async def _copy_out(self, stmt: Select[Any], **options: str) -> AsyncGenerator[bytes, None]:
+        """`COPY (stmt) TO STDOUT (options)`, chunk by chunk as the server sends it. A bounded
+        queue carries the chunks: while the consumer is slow, the driver stops reading and the
+        server waits."""
+        compiled = stmt.compile(
             dialect=self.conn.dialect, compile_kwargs={"render_postcompile": True}
         )
         args = [compiled.params[name] for name in compiled.positiontup or ()]
@@ -188,7 +193,7 @@ class SnapshotReader:
 
         async def run() -> None:
             try:
-                await driver.copy_from_query(compiled.string, *args, output=sink, format="csv")
+                await driver.copy_from_query(compiled.string, *args, output=sink, **options)
             except asyncio.CancelledError:
                 raise  # by the consumer, which stopped reading: nobody waits for the end mark
             except BaseException:
@@ -221,15 +226,18 @@ class SnapshotReader:
         return {fid for (fid, _), needed in zip(found, row, strict=True) if needed}
 
 
-def _json_object(fields: Sequence[FieldInfo]) -> ColumnElement[str]:
-    """A row as a JSON object keyed by label (the labels' JSON bound, the values PostgreSQL's
-    jsonb text)."""
-    parts: list[ColumnElement[str]] = [literal("{" if not fields else "", Text)]
+def json_object_text(fields: Sequence[FieldInfo]) -> ColumnElement[str]:
+    """A row as the text of a JSON object keyed by label, in field order, null where empty:
+    `{"Region":"North","Revenue":45200.5}`. The labels' JSON is written here (bound), the values
+    are PostgreSQL's text of the stored JSON (numbers exactly as stored). One `concat` per row."""
+    if not fields:
+        return literal("{}", Text)
+    parts: list[ColumnElement[str]] = []
     for i, f in enumerate(fields):
         key = ("{" if i == 0 else ",") + json.dumps(f.field_label, ensure_ascii=False) + ":"
         value = func.coalesce(cast(Cell(f.id).json, Text), literal("null", Text))
         parts.extend([literal(key, Text), value])
-    return functools.reduce(operator.add, [*parts, literal("}", Text)])
+    return func.concat(*parts, literal("}", Text), type_=Text)
 
 
 async def read_widgets(conn: AsyncConnection, item_id: int) -> list[WidgetSpec]:
