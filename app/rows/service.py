@@ -1,6 +1,5 @@
-"""Row rules: values checked and converted through the field-type registry, required fields,
-all-or-nothing bulk writes with every problem named, exact cell counts, row refs, paging, search,
-and the value side of field type changes and deletes."""
+"""Row rules: single-row writes (values checked through app/rows/values.py), reads, paging,
+search, and the value side of field type changes and deletes. Bulk writes: app/rows/bulk.py."""
 
 from __future__ import annotations
 
@@ -16,115 +15,32 @@ from app.core.db import read_snapshot
 from app.core.digits import ascii_int
 from app.core.errors import BadRequest, ErrorCode, NotFound
 from app.core.reads import read_connection
-from app.fieldtypes import CellError, FieldType, Kind, Stored, kind_of
+from app.fieldtypes import CellError, FieldType, Stored, kind_of
 from app.models import DataItem, Field
-from app.rows import filters, repository
+from app.rows import filters, repository, values
+from app.rows.bulk import bulk_create
 from app.rows.repository import RowRepository
-from app.rows.search import has_control_chars
+from app.rows.values import (
+    ROW_REF_KEY,
+    changes_for_insert,
+    document,
+    field_infos,
+    note_control_chars,
+    parse_values,
+    problem_error,
+    stored_doc,
+)
 from app.summary import service as summary_service
 from app.summary.service import FieldChange
 
-MAX_REPORTED_PROBLEMS = 100
+__all__ = ["bulk_create"]  # (the router's entry for bulk writes)
+
 MAX_LIMIT = 500
 MAX_SQL_OFFSET = 2**62  # an offset past any item's rows (a bigint holds it)
-ROW_REF_KEY = "_row_ref"
-
-
-def _shown(value: Any) -> Any:
-    """A client value as echoed in an error (long strings cut)."""
-    if isinstance(value, str) and len(value) > 200:
-        return value[:200] + "…"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, default=str)[:200]
-    return value
 
 
 def _label(field: Field) -> str:
     return f"{field.id} ({field.field_label})"
-
-
-@dataclass(frozen=True, slots=True)
-class FieldInfo:
-    """What parsing a cell needs of its field, read once per request (ORM attribute access per
-    cell cost more than the parsing itself on bulk writes)."""
-
-    id: int
-    label: str
-    field_type: str
-    required: bool
-    kind: Kind
-
-    @classmethod
-    def of(cls, field: Field) -> FieldInfo:
-        return cls(
-            field.id,
-            field.field_label,
-            field.field_type,
-            field.field_required,
-            kind_of(field.field_type),
-        )
-
-    @property
-    def described(self) -> str:
-        return f"{self.id} ({self.label})"
-
-
-def field_infos(fields: Sequence[Field]) -> dict[str, FieldInfo]:
-    return {str(f.id): FieldInfo.of(f) for f in fields}
-
-
-@dataclass
-class ParsedValues:
-    values: dict[int, Stored | None]  # field id -> stored value (None: empty)
-    problems: list[dict[str, Any]]
-
-
-def parse_values(
-    raw: Mapping[str, Any], fields: Mapping[str, FieldInfo], *, complete: bool
-) -> ParsedValues:
-    """Check and convert one row's values. `complete`: the row is new, so every required field
-    must have a value; otherwise (a patch) only the fields sent are checked."""
-    values: dict[int, Stored | None] = {}
-    problems: list[dict[str, Any]] = []
-    for key, value in raw.items():
-        if key == ROW_REF_KEY:
-            continue
-        field = fields.get(key)
-        if field is None:
-            problems.append(
-                {"field": key, "message": "is not a field of this data item (use field ids)"}
-            )
-            continue
-        try:
-            stored = field.kind.parse(value)
-        except CellError as exc:
-            problems.append(
-                {
-                    "field": key,
-                    "value": _shown(value),
-                    "message": f"{exc} ({field.field_type} field {field.described})",
-                }
-            )
-            continue
-        if stored is None and field.required:
-            problems.append({"field": key, "message": f"field {field.described} is required"})
-            continue
-        values[field.id] = stored
-    if complete:
-        for key, field in fields.items():
-            if field.required and field.id not in values and key not in raw:
-                problems.append({"field": key, "message": f"field {field.described} is required"})
-    return ParsedValues(values, problems)
-
-
-def document(values: Mapping[int, Stored | None], fields_by_id: Mapping[int, FieldInfo]) -> str:
-    """A row's JSONB document: non-empty cells only, keyed by field id."""
-    parts = [
-        f'"{fid}":{fields_by_id[fid].kind.json_fragment(v)}'
-        for fid, v in sorted(values.items())
-        if v is not None
-    ]
-    return "{" + ",".join(parts) + "}"
 
 
 def nulls_document(fields: Sequence[Field]) -> str:
@@ -137,66 +53,11 @@ def render_row(row_ref: int, doc: str) -> str:
     return head + "}" if doc == "{}" else f"{head}, {doc[1:]}"
 
 
-class Unfit:
-    """A stored value that does not fit its field's type (left by a bug, or by a type change
-    that raced a write before writes locked the item). It is never equal to a new value, so a
-    patch replaces it, and it is kept as stored while nothing replaces it."""
-
-    __slots__ = ("raw",)
-
-    def __init__(self, raw: object) -> None:
-        self.raw = raw
-
-
-def _stored_doc(
-    doc: str, fields_by_id: Mapping[int, Field] | Mapping[int, FieldInfo]
-) -> dict[int, Stored | Unfit]:
-    raw = json.loads(doc, parse_float=Decimal)
-    out: dict[int, Stored | Unfit] = {}
-    for key, value in raw.items():
-        fid = ascii_int(key)
-        if fid is None or fid not in fields_by_id or value is None:
-            continue
-        try:
-            out[fid] = kind_of(fields_by_id[fid].field_type).from_stored(value)
-        except (CellError, ValueError, TypeError, ArithmeticError):
-            out[fid] = Unfit(value)
-    return out
-
-
 def parse_row_ref(row_ref: str) -> int:
     ref = ascii_int(row_ref)
     if ref is None:
         raise NotFound(f"Row {row_ref!r} not found.")
     return ref
-
-
-def _note_control_chars(values: Mapping[int, Stored | None]) -> bool:
-    return any(isinstance(v, str) and has_control_chars(v) for v in values.values())
-
-
-def _changes_for_insert(rows: Sequence[Mapping[int, Stored | None]]) -> dict[int, FieldChange]:
-    changes: dict[int, FieldChange] = {}
-    for values in rows:
-        for fid, v in values.items():
-            if v is not None:
-                changes.setdefault(fid, FieldChange()).added.append(v)
-    return changes
-
-
-def _problem_error(problems: list[dict[str, Any]], what: str) -> BadRequest:
-    total = len(problems)
-    shown = problems[:MAX_REPORTED_PROBLEMS]
-    if total == 1:
-        p = problems[0]
-        where = f"row {p['row']}, " if "row" in p else ""
-        value = f" {p['value']!r}" if "value" in p else ""
-        message = f"Invalid {what}: {where}field {p.get('field')}:{value} {p['message']}."
-    else:
-        message = f"Invalid {what}: {total} problems; nothing was written."
-        if total > MAX_REPORTED_PROBLEMS:
-            message += f" The first {MAX_REPORTED_PROBLEMS} are listed."
-    return BadRequest(message, details=shown)
 
 
 async def create_row(
@@ -205,56 +66,16 @@ async def create_row(
     infos = field_infos(fields)
     parsed = parse_values(raw, infos, complete=True)
     if parsed.problems:
-        raise _problem_error(parsed.problems, "row")
+        raise problem_error(parsed.problems, "row")
     repo = RowRepository(session, item.id)
     ref = await repo.allocate(1)
-    if not item.has_control_chars and _note_control_chars(parsed.values):
+    if not item.has_control_chars and note_control_chars(parsed.values):
         await repo.mark_control_chars()
     await repo.copy_documents(ref, [document(parsed.values, {i.id: i for i in infos.values()})])
     await summary_service.record_changes(
-        session, item.id, {f.id: f for f in fields}, _changes_for_insert([parsed.values])
+        session, item.id, {f.id: f for f in fields}, changes_for_insert([parsed.values])
     )
     return ref, sum(1 for v in parsed.values.values() if v is not None)
-
-
-async def bulk_create(
-    session: AsyncSession,
-    item: DataItem,
-    fields: Sequence[Field],
-    rows: Sequence[Any],
-    *,
-    max_rows: int,
-) -> tuple[int, int]:
-    if not rows:
-        raise BadRequest("`rows` is empty: send at least one row.")
-    if len(rows) > max_rows:
-        raise BadRequest(
-            f"Too many rows: {len(rows):,} in one request; the limit is {max_rows:,} "
-            "(MAX_BULK_ROWS). Send them in several requests, or upload a file."
-        )
-    by_key = field_infos(fields)
-    by_id = {info.id: info for info in by_key.values()}
-    parsed_rows: list[dict[int, Stored | None]] = []
-    problems: list[dict[str, Any]] = []
-    for index, raw in enumerate(rows):
-        if not isinstance(raw, dict):
-            problems.append({"row": index, "message": "must be an object keyed by field id"})
-            continue
-        parsed = parse_values(raw, by_key, complete=True)
-        problems.extend({"row": index, **p} for p in parsed.problems)
-        parsed_rows.append(parsed.values)
-    if problems:
-        raise _problem_error(problems, "rows")
-    repo = RowRepository(session, item.id)
-    first = await repo.allocate(len(parsed_rows))
-    if not item.has_control_chars and any(_note_control_chars(v) for v in parsed_rows):
-        await repo.mark_control_chars()
-    await repo.copy_documents(first, [document(v, by_id) for v in parsed_rows])
-    await summary_service.record_changes(
-        session, item.id, {f.id: f for f in fields}, _changes_for_insert(parsed_rows)
-    )
-    cells = sum(1 for values in parsed_rows for v in values.values() if v is not None)
-    return len(parsed_rows), cells
 
 
 async def get_row(
@@ -279,13 +100,13 @@ async def patch_row(
     by_id = {info.id: info for info in by_key.values()}
     parsed = parse_values(raw, by_key, complete=False)
     if parsed.problems:
-        raise _problem_error(parsed.problems, "row values")
+        raise problem_error(parsed.problems, "row values")
     repo = RowRepository(session, item.id)
     await repo.lock_item()  # (held since the request began: this marks the item updated)
     current_doc = await repo.get_document(ref, for_update=True)
     if current_doc is None:
         raise NotFound(f"Row {row_ref!r} not found in data item {item.id}.")
-    current = _stored_doc(current_doc, by_id)
+    current = stored_doc(current_doc, by_id)
     updated = created = 0
     changes: dict[int, FieldChange] = {}
     new_cells: dict[int, Stored | None] = {}
@@ -304,7 +125,7 @@ async def patch_row(
             change.added.append(new)
         new_cells[fid] = new
     if changes:
-        if not item.has_control_chars and _note_control_chars(parsed.values):
+        if not item.has_control_chars and note_control_chars(parsed.values):
             await repo.mark_control_chars()
         # only the changed cells are rewritten: the others stay exactly as stored
         await repo.merge_document(
@@ -326,7 +147,7 @@ async def delete_row(
     current_doc = await repo.get_document(ref, for_update=True)
     if current_doc is None:
         raise NotFound(f"Row {row_ref!r} not found in data item {item.id}.")
-    current = _stored_doc(current_doc, by_id)  # (values that do not fit count as cells too)
+    current = stored_doc(current_doc, by_id)  # (values that do not fit count as cells too)
     await repo.delete(ref)
     await summary_service.record_changes(
         session, item.id, by_id, {fid: FieldChange(removed=True) for fid in current}
@@ -476,7 +297,7 @@ async def convert_field(
             details=[
                 {
                     "row_ref": str(ref),
-                    "value": _shown(value),
+                    "value": values.shown(value),
                     "message": reasons.get(value, "cannot convert"),
                 }
                 for ref, value in examples
