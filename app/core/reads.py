@@ -4,7 +4,7 @@ The hottest reads (an item's details, a page of rows, the summary) are one SQL s
 one statement sees one snapshot, so there is nothing to BEGIN or COMMIT, and the statement goes
 to the driver (asyncpg) directly, past the ORM and the session (a session costs a BEGIN and a
 COMMIT round trip, and the ORM's statement building and result loading cost more CPU than the
-rest of such a request together; see README "Performance", per-request cost).
+rest of such a request together; see docs/performance.md, request throughput).
 
 The connection comes from the engine's pool (same pool, same server settings: statement_timeout,
 plan_cache_mode) and goes back to it, or is kept for the next read for up to PING_IDLE_SECONDS.

@@ -107,8 +107,8 @@ def _spooled(form: UploadForm) -> SpooledFile:
     summary="Create a data item from a CSV or Excel file",
     description=(
         "Fields come from the header row, in file order, each typed from its column's content "
-        "(see README: type inference). The file is kept as the item's reference file. All or "
-        "nothing: a file that cannot be read is a 400 and nothing is created."
+        "(see docs/api-guide.md, type inference). The file is kept as the item's reference "
+        "file. All or nothing: a file that cannot be read is a 400 and nothing is created."
     ),
     responses={**errors(400, 401, 413), **ACCEPTED_RESPONSES},
     openapi_extra=_multipart(

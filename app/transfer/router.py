@@ -59,7 +59,7 @@ item (`Content-Disposition`, with an RFC 5987 `filename*` for non-ASCII names).
   deployment), every label present, in field order, `null` where empty; exact numbers.
 
 Exporting then creating an item from the csv or xlsx file gives back the same labels, types and
-values (see README: round trips).
+values (see docs/api-guide.md, round trips).
 """
 
 _EXPORT_CONTENT: dict[str, Any] = {

@@ -1,6 +1,6 @@
 """Hostile files through HTTP: each is a 400 (or 413) within a bounded time, leaves nothing
 behind, and the service keeps answering others while it deals with them. (Peak memory is
-measured by bench/hostile.py; see README "Reliability".)"""
+measured by bench/hostile.py; see docs/operations.md, hardening.)"""
 
 from __future__ import annotations
 
