@@ -19,7 +19,7 @@ from tests.transfer.helpers import exact
 
 pytestmark = pytest.mark.asyncio
 
-FIELDS = [
+FIELDS: list[dict[str, Any]] = [
     {"field_label": "Name", "field_type": "char"},
     {"field_label": "Amount", "field_type": "decimal"},
     {"field_label": "Day", "field_type": "date"},
