@@ -29,7 +29,11 @@ from app.core.db import create_engine, create_sessionmaker
 from app.core.downloads import DownloadBudget
 from app.core.headers import ResponseHeadersMiddleware
 from app.core.logging import configure_logging
-from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.middleware import (
+    BodySizeLimitMiddleware,
+    HeadAsGetMiddleware,
+    RequestContextMiddleware,
+)
 from app.core.migrate import migrate
 from app.core.openapi import install_openapi, operation_id
 from app.core.reads import release_kept
@@ -215,7 +219,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     include_api(app)
     _add_docs(app, settings)
     # Outermost first: response headers (security, rate limit), request id/log/last-resort 500,
-    # CORS (when CORS_ORIGINS is set), body limit and read timeout, slash normalisation.
+    # CORS (when CORS_ORIGINS is set), body limit and read timeout, slash normalisation, HEAD.
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(
         BodySizeLimitMiddleware,

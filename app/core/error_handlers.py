@@ -28,7 +28,7 @@ from app.core.routing import API_PREFIX, allowed_methods
 
 log = logging.getLogger("app.error")
 
-_HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+_HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
 
 Authenticator = Callable[[Request], Awaitable[None]]
 
@@ -134,7 +134,9 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
 def _allowed_methods(request: Request) -> str:
     """Every method routed for this path, by its most specific routes (a fixed segment outranks
     a parameter: `/data-items/create-from-file/` allows POST, not the item route's methods)."""
-    methods = allowed_methods(request.app, get_route_path(request.scope))
+    methods = {m for m in allowed_methods(request.app, get_route_path(request.scope))}
+    if "GET" in methods:
+        methods.add("HEAD")  # answered as GET without the body (HeadAsGetMiddleware)
     return ", ".join(sorted(m for m in methods if m in _HTTP_METHODS))
 
 

@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware: request id + access log + last-resort error body, and the body-size limit."""
+"""Pure-ASGI middleware: request id + access log + last-resort error body, the body-size limit,
+and HEAD answered as GET without its body."""
 
 from __future__ import annotations
 
@@ -257,3 +258,29 @@ def _too_large(limit: int, what: str, request_id: str | None) -> dict[str, Any]:
 def _timed_out(seconds: float, request_id: str | None) -> dict[str, Any]:
     exc = BodyReadTimeout(seconds)
     return error_envelope(408, exc.detail, ErrorCode.REQUEST_TIMEOUT, request_id)
+
+
+class HeadAsGetMiddleware:
+    """HEAD is GET without the body (RFC 9110 9.3.2): the route answers as for GET (the same
+    status, headers, authentication and limits), and the body is dropped here. The access log,
+    outside this middleware, still says HEAD."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        ended = False
+
+        async def without_body(message: Message) -> None:
+            nonlocal ended
+            if message["type"] == "http.response.body":
+                if not ended:
+                    ended = True
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return  # the rest of a streamed body is read and dropped
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
