@@ -171,14 +171,29 @@ class SnapshotReader:
         """Each selected row as its JSON object text (`json_object_text`), one per line (LF after
         each), chunk by chunk from `COPY … TO STDOUT`. The text comes out untouched: CSV with a
         delimiter and a quote character that JSON text never holds raw (control characters are
-        always escaped in it, and it holds no CR or LF either), so no value is ever quoted."""
+        always escaped in it, and it holds no CR or LF either), so no value is ever quoted.
+        Building the objects is most of the statement's work: parallel workers may share it."""
         stmt = self._rows([json_object_text(fields)], query)
-        return self._copy_out(stmt, format="csv", delimiter="\x01", quote="\x02")
+        return self._copy_out(
+            stmt, format="csv", delimiter="\x01", quote="\x02", parallel_projection=True
+        )
 
-    async def _copy_out(self, stmt: Select[Any], **options: str) -> AsyncGenerator[bytes, None]:
+    async def _copy_out(
+        self, stmt: Select[Any], *, parallel_projection: bool = False, **options: str
+    ) -> AsyncGenerator[bytes, None]:
         """`COPY (stmt) TO STDOUT (options)`, chunk by chunk as the server sends it. A bounded
         queue carries the chunks: while the consumer is slow, the driver stops reading and the
-        server waits."""
+        server waits. `parallel_projection`: the selected expressions cost far more than the
+        planner thinks (each row's JSON text built from its document), so parallel plans are
+        made free for the rest of this read-only snapshot transaction, letting workers build
+        them while the leader sends."""
+        if parallel_projection:
+            await self.conn.execute(
+                text(
+                    "SELECT set_config('parallel_setup_cost', '0', true), "
+                    "set_config('parallel_tuple_cost', '0', true)"
+                )
+            )
         compiled = stmt.compile(
             dialect=self.conn.dialect, compile_kwargs={"render_postcompile": True}
         )

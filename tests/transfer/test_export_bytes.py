@@ -125,3 +125,28 @@ def test_json_array_commas_wherever_a_chunk_ends() -> None:
             out = array.start() + b"".join(array.feed(p) for p in parts) + array.end()
             assert out == expected, (cut, cut2)
     assert JsonArray.start() + JsonArray().feed(b"") + JsonArray.end() == b"[\n]\n"
+
+
+@pytest.mark.asyncio
+class TestCopiedBytes:
+    async def test_a_copy_holds_the_same_values(self, api: Caller) -> None:
+        item, keys = await filled(api)
+        r = await api.client.post(f"/data-items/{item['id']}/copy/")
+        assert r.status_code == 201, r.text
+        copy = r.json()
+        assert copy["row_count"] == len(ROWS)
+        # the same labels, so the same bytes
+        assert await export(api, copy["id"], format="json") == JSON_BODY
+        assert await export(api, copy["id"]) == CSV_BODY
+        new_keys = [str(f["id"]) for f in copy["fields"]]
+        sort = {"sort": f"-{new_keys[1]}", "search": "o"}
+        assert await export(api, copy["id"], format="json", **sort) == JSON_SORTED
+        # the stored documents, keyed by the new ids (every cell, numbers exact)
+        copied = await api.client.get(f"/data-items/{copy['id']}/rows/", params={"limit": 500})
+        original = await api.client.get(f"/data-items/{item['id']}/rows/", params={"limit": 500})
+        rename = dict(zip(keys, new_keys, strict=True))
+        expected = [
+            {rename.get(k, k): v for k, v in row.items()}
+            for row in json.loads(original.content, parse_float=Decimal)["rows"]
+        ]
+        assert json.loads(copied.content, parse_float=Decimal)["rows"] == expected
