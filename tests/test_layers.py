@@ -72,11 +72,8 @@ ACROSS_DOMAINS = {
     ("jobs", "rows.maintenance"): "the job worker tells row maintenance what it loaded",
     ("data_items", "rows.partitions"): "creating an item creates its row partition (DDL); "
     "no function of rows/service.py does it yet",
-    ("ingestion", "data_items.repository"): "uploads add the item (data_items.service.add_item "
-    "is there to use instead)",
-    ("ingestion", "rows.partitions"): "uploads load a detached partition, then attach it",
-    ("ingestion", "rows.repository"): "uploads write rows with the rows repository",
-    ("ingestion", "rows.maintenance"): "an append drops and rebuilds the search index",
+    ("ingestion", "rows.loading"): "uploads load rows through the rows domain's interface for "
+    "bulk loads (a detached partition attached at the end; an append's search-index drop)",
     ("transfer", "data_items.repository"): "a copy adds the item (data_items.service.add_item "
     "is there to use instead)",
     ("transfer", "rows.partitions"): "copies and bundle imports load a detached partition",

@@ -22,10 +22,12 @@ from app.ingestion.documents import build_documents, has_control_chars
 from app.ingestion.inference import ColumnPlan, convert_column
 from app.ingestion.readers import RawTable
 from app.models import Field
-from app.rows.repository import RowRepository
+from app.rows.loading import RowLoad
 
 # Told (rows written, rows in the file) as a load goes on; import jobs report it to pollers.
 Progress = Callable[[int, int], Awaitable[None]]
+# Each field's statistics (field id -> `field_stats` columns).
+FieldStats = dict[int, dict[str, Any]]
 
 # Rows are converted and written in chunks of at most CHUNK_ROWS, and in at least
 # PIPELINE_CHUNKS chunks when a file has MIN_CHUNK_ROWS * PIPELINE_CHUNKS rows or more, so that a
@@ -78,6 +80,11 @@ class WriteResult:
     problems: list[dict[str, Any]] = field(default_factory=list)
     problem_count: int = 0
     control_chars: bool = False
+    then: asyncio.Future[FieldStats] | None = None  # write_rows' `then`, running in a thread
+
+    async def then_result(self) -> FieldStats:
+        """What write_rows' `then` returned ({} when it was not run: no `then`, or problems)."""
+        return {} if self.then is None else await self.then
 
 
 def _convert_chunk(
@@ -163,49 +170,60 @@ def chunk_bounds(total: int) -> list[tuple[int, int]]:
 
 
 async def write_rows(
-    repo: RowRepository,
+    load: RowLoad,
     table: RawTable,
     columns: Sequence[Column],
-    first_ref_of: Callable[[int], Any],
     progress: Progress | None = None,
     *,
     meanwhile: Callable[[], Awaitable[Any]] | None = None,
+    then: Callable[[], FieldStats] | None = None,
 ) -> WriteResult:
     """Convert and COPY every row, chunk by chunk, the next chunk converting while the current
     one streams. Stops writing at the first bad value but keeps checking, to report problems.
-    `meanwhile`: other database work of the upload (storing the reference file), done while
-    the first chunk converts, when the connection would otherwise wait."""
+    `meanwhile`: other database work of the upload, done while the first chunk converts, when
+    the connection would otherwise wait. `then`: work on what conversion accumulated (the
+    statistics), started in a thread as soon as the last chunk is converted, while it streams
+    (`WriteResult.then_result`); not run when a value did not fit."""
     total = table.frame.height
     result = WriteResult()
-    first_ref: int = await first_ref_of(total)
+    first_ref = await load.allocate(total)
     bounds = chunk_bounds(total)
 
     def convert(bound: tuple[int, int]) -> list[str] | None:
         return _convert_chunk(table, columns, bound[0], bound[1], result)
 
+    def start_then() -> None:
+        if then is not None and not result.problems:
+            result.then = asyncio.ensure_future(anyio.to_thread.run_sync(then))
+
     pending = (
         asyncio.ensure_future(anyio.to_thread.run_sync(convert, bounds[0])) if bounds else None
     )
-    if meanwhile is not None:
-        try:
+    try:
+        if meanwhile is not None:
             await meanwhile()
-        except BaseException:
-            if pending is not None:  # let the thread finish before the table is released
-                await asyncio.wait({pending})
-            raise
-    for i, (start, _stop) in enumerate(bounds):
-        assert pending is not None
-        documents = await pending
-        pending = (
-            asyncio.ensure_future(anyio.to_thread.run_sync(convert, bounds[i + 1]))
-            if i + 1 < len(bounds)
-            else None
-        )
-        if documents is not None and not result.problems:
-            await repo.copy_documents(first_ref + start, documents)
-            result.rows += len(documents)
-            if progress is not None:
-                await progress(result.rows, total)
+        for i, (start, _stop) in enumerate(bounds):
+            assert pending is not None
+            documents = await pending
+            pending = (
+                asyncio.ensure_future(anyio.to_thread.run_sync(convert, bounds[i + 1]))
+                if i + 1 < len(bounds)
+                else None
+            )
+            if pending is None:
+                start_then()
+            if documents is not None and not result.problems:
+                await load.write(first_ref + start, documents)
+                result.rows += len(documents)
+                if progress is not None:
+                    await progress(result.rows, total)
+        if not bounds:
+            start_then()
+    except BaseException:
+        threads = {f for f in (pending, result.then) if f is not None}
+        if threads:  # let the threads finish before the table is released
+            await asyncio.wait(threads)
+        raise
     return result
 
 

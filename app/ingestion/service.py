@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +23,7 @@ from app.accounts.service import AuthenticatedAccount
 from app.core.config import Settings
 from app.core.db import long_statements
 from app.core.errors import BadRequest, ErrorCode
-from app.data_items.repository import DataItemRepository
+from app.data_items import service as data_items_service
 from app.fields import service as fields_service
 from app.fields.schemas import FieldCreate
 from app.ingestion.append import plan_append
@@ -31,14 +33,7 @@ from app.ingestion.readers import FileFormatError, RawTable, ReadLimits, read_ta
 from app.ingestion.repository import ReferenceFileRepository
 from app.ingestion.upload import SpooledFile
 from app.models import DataItem, Field, ReferenceFile
-from app.rows import partitions
-from app.rows.maintenance import (
-    RowMaintenance,
-    drop_search_index_before,
-    drop_search_index_in,
-    take_over_index_build,
-)
-from app.rows.repository import RowRepository
+from app.rows.loading import IndexDrop, RowLoad, RowMaintenance
 from app.summary import service as summary_service
 from app.webhooks import service as webhooks_service
 from app.webhooks.schemas import WebhookEvent
@@ -110,16 +105,25 @@ async def create_from_file(
 ) -> CreateOutcome:
     phases = Phases()
     await long_statements(session)
-    table = await read_upload(upload, sheet=sheet, limits=_limits(settings))
-    phases.lap("read")
-    if progress is not None:
-        await progress(0, table.frame.height)
-    plans = await anyio.to_thread.run_sync(
-        lambda: infer_columns(table.frame, delimiter=table.delimiter)
+    item = await data_items_service.add_item(
+        session, account, data_name=data_name, data_description=data_description
     )
-    phases.lap("infer")
-    items = DataItemRepository(session, account.id)
-    item = await items.add(data_name=data_name, data_description=data_description)
+    # The reference file is stored (the server's work) while the file is read and its columns
+    # typed (the service's): the connection is idle meanwhile otherwise.
+    storing = asyncio.ensure_future(_store_reference(session, item.id, upload))
+    try:
+        table = await read_upload(upload, sheet=sheet, limits=_limits(settings))
+        phases.lap("read")
+        if progress is not None:
+            await progress(0, table.frame.height)
+        plans = await anyio.to_thread.run_sync(
+            lambda: infer_columns(table.frame, delimiter=table.delimiter)
+        )
+        phases.lap("infer")
+    except BaseException:
+        await _settle(storing)
+        raise
+    reference = await storing
     fields = await fields_service.create_fields(
         session,
         item,
@@ -132,31 +136,26 @@ async def create_from_file(
         Column(i, header, f, plan)
         for i, (header, f, plan) in enumerate(zip(table.headers, fields, plans, strict=True))
     ]
-    await partitions.create_partition(session, item.id, attach=False)
-    repo = RowRepository(session, item.id)
-    phases.lap("fields")
-    reference: list[ReferenceFile] = []
+    load = await RowLoad.for_new_item(session, item.id)
+    phases.lap("reference + fields")
+    # the statistics' top values are computed (a thread) from when the last chunk is converted,
+    # while it streams and while the server builds the primary key
     result = await write_rows(
-        repo,
+        load,
         table,
         columns,
-        repo.allocate,
         progress,
-        meanwhile=lambda: _store_reference(session, item.id, upload, table, reference),
+        then=lambda: {c.target.id: c.stats.result() for c in columns},
     )
-    phases.lap("reference + write")
+    phases.lap("write")
     if result.problems:  # inference chose types every value fits; this is a safety net
         raise problems_error(result, "Cannot load the file")
     if result.control_chars:
-        await repo.mark_control_chars()
-    # the statistics' top values (a thread) while the primary key is built (the server)
-    computing = asyncio.ensure_future(
-        anyio.to_thread.run_sync(lambda: {c.target.id: c.stats.result() for c in columns})
-    )
+        await load.mark_control_chars()
     try:
-        await partitions.attach_partition(session, item.id)
+        await load.finish_new_item()
     finally:
-        stats = await computing
+        stats = await result.then_result()
     await summary_service.replace_stats(session, item.id, stats)
     phases.lap("attach + stats")
     await session.refresh(item)
@@ -178,7 +177,7 @@ async def create_from_file(
         phases,
     )
     notes = table.notes + [_type_note(c.header, c.plan) for c in columns]
-    return CreateOutcome(item, fields, result.rows, result.cells, reference[0], notes)
+    return CreateOutcome(item, fields, result.rows, result.cells, reference, notes)
 
 
 @dataclass
@@ -205,55 +204,48 @@ async def append_from_file(
 ) -> AppendOutcome:
     phases = Phases()
     await long_statements(session)
-    table = await read_upload(upload, sheet=sheet, limits=_limits(settings))
-    phases.lap("read")
-    if progress is not None:
-        await progress(0, table.frame.height)
     item_id = item.id  # (the item's attributes expire if the transaction rolls back)
-    repo = RowRepository(session, item_id)
-    rows_now = await repo.lock_item()  # one writer per item from here to commit
-    # A big append drops the item's search index first, on a connection of its own, while the
-    # columns are matched and planned; the index is rebuilt afterwards, committed or not. A
-    # build of the index running in the background gives way to it first.
-    dropping = None
-    if drop_search_index_before(rows_now, table.frame.height):
-        await take_over_index_build(session, item_id)
-        dropping = asyncio.ensure_future(maintenance.drop_search_index_now(item_id))
-    reference: list[ReferenceFile] = []
-
-    async def before_rows() -> None:
-        await _store_reference(session, item_id, upload, table, reference)
-        if dropping is not None and not await dropping:  # readers held the item
-            await drop_search_index_in(session, item_id)
-
+    load = await RowLoad.for_append(session, item_id)  # the item's lock, first
+    # the reference file is stored while the file is read (see create_from_file)
+    storing = asyncio.ensure_future(_store_reference(session, item_id, upload))
+    try:
+        table = await read_upload(upload, sheet=sheet, limits=_limits(settings))
+        phases.lap("read")
+        if progress is not None:
+            await progress(0, table.frame.height)
+    except BaseException:
+        await _settle(storing)
+        raise
+    reference = await storing
+    # a big append drops the search index (on a connection of its own) while columns are planned
+    index_drop = IndexDrop(load, maintenance)
+    await index_drop.start(table.frame.height)
     try:
         plan = await plan_append(session, item, table, add_new_fields=add_new_fields)
         phases.lap("plan")
+        new_fields = [c for c in plan.columns if c.new_field]
         result = await write_rows(
-            repo, table, plan.columns, repo.allocate, progress, meanwhile=before_rows
+            load,
+            table,
+            plan.columns,
+            progress,
+            meanwhile=index_drop.before_rows,
+            then=lambda: {c.target.id: c.stats.result() for c in new_fields},
         )
         if result.problems:
             raise problems_error(result, "Cannot append the file")
     except BaseException as exc:
-        if dropping is not None:  # once the drop is over, rebuild the index
-
-            def rebuild(task: asyncio.Future[bool]) -> None:
-                if not task.cancelled():
-                    task.exception()  # retrieved: the append's own error is the one reported
-                maintenance.item_changed(item_id)
-
-            if isinstance(exc, Exception):  # (not when cancelled) queued before the error answer
-                await asyncio.wait({dropping})
-            dropping.add_done_callback(rebuild)
+        await index_drop.failed(exc)
         raise
-    phases.lap("reference + write")
+    phases.lap("write")
     if result.control_chars:
-        await repo.mark_control_chars()
+        await load.mark_control_chars()
+    # new fields are empty in the rows that were there: the file has it all
+    new_stats = await result.then_result()
+    if new_stats:
+        await summary_service.replace_stats(session, item.id, new_stats)
     for column in plan.columns:
-        if column.new_field:  # empty in the rows that were there: the file has it all
-            result_stats = await anyio.to_thread.run_sync(column.stats.result)
-            await summary_service.replace_stats(session, item.id, {column.target.id: result_stats})
-        else:
+        if not column.new_field:
             await summary_service.add_aggregates(session, item.id, column.target, column.stats)
     phases.lap("stats")
     await session.refresh(item)
@@ -264,7 +256,7 @@ async def append_from_file(
         data={
             "data_item": await webhooks_service.item_data(session, item),
             "rows_appended": result.rows,
-            "reference_file": {"id": reference[0].id, "filename": reference[0].filename},
+            "reference_file": {"id": reference.id, "filename": reference.filename},
         },
     )
     log.info(
@@ -276,27 +268,32 @@ async def append_from_file(
         cells=result.cells,
         matched=[table.headers[c.index] for c in sorted(plan.columns, key=lambda c: c.index)],
         skipped=plan.skipped,
-        reference=reference[0],
+        reference=reference,
         notes=table.notes + [_type_note(c.header, c.plan) for c in plan.columns if c.new_field],
     )
 
 
 async def _store_reference(
-    session: AsyncSession,
-    item_id: int,
-    upload: SpooledFile,
-    table: RawTable,
-    out: list[ReferenceFile],
-) -> None:
-    out.append(
-        await ReferenceFileRepository(session, item_id).store(
-            upload.path,
-            filename=upload.filename,
-            content_type=CONTENT_TYPES[table.source_format],
-            size=upload.size,
-            sha256=upload.sha256,
-        )
+    session: AsyncSession, item_id: int, upload: SpooledFile
+) -> ReferenceFile:
+    """The uploaded file, as the item's reference file. Its content type follows the name's
+    extension, as the reader's choice of format does (any other extension is refused)."""
+    suffix = PurePath(upload.filename).suffix.lower().lstrip(".")
+    return await ReferenceFileRepository(session, item_id).store(
+        upload.path,
+        filename=upload.filename,
+        content_type=CONTENT_TYPES.get(suffix, "application/octet-stream"),
+        size=upload.size,
+        sha256=upload.sha256,
     )
+
+
+async def _settle(task: asyncio.Future[Any]) -> None:
+    """Wait for `task` to end (the session is free again), whatever its outcome: the error
+    that made the caller give up is the one reported."""
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()
 
 
 def _type_note(header: str, plan: ColumnPlan) -> str:
