@@ -15,6 +15,8 @@ and the service on it, as `python -m app serve` in a subprocess, then times:
            service's peak RSS growth), and a copy of the item (bench/bench_export.py)
 
 Usage:  make bench          (or: .venv/bin/python bench/run.py [--sections uploads,queries,widgets])
+        --dsn postgresql://postgres@127.0.0.1:5432/postgres: on that server instead, in a database
+        of its own (created, then dropped) rather than on the embedded one.
 Data:   the files of bench/gen_data.py ($BENCH_DATA, default $TMPDIR/benchdata); generated
         here when missing. Results: printed, and written to bench/results/<timestamp>.md/.json.
 """
@@ -165,7 +167,8 @@ class Service:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k not in ("DATA_DIR",)}
-        env.update(DATABASE_URL=database_url, PORT=str(self.port), LOG_LEVEL="WARNING")
+        # INFO: the upload log lines (where an upload's time went) are copied into the notes
+        env.update(DATABASE_URL=database_url, PORT=str(self.port), LOG_LEVEL="INFO")
         env.update(settings or {})
         self.env = env
         self.log = (workdir / "service.log").open("ab")
@@ -233,6 +236,17 @@ class Service:
     def reset_peak(self) -> None:
         Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
 
+    def upload_lines(self) -> list[str]:
+        """The service's upload log lines: "... created from ...: 1000000 rows, 10 fields in
+        5.80 s (read 0.41, ...)"."""
+        self.log.flush()
+        text = Path(self.log.name).read_text(errors="replace")
+        return [
+            line.split("app.ingestion", 1)[-1].strip(" -:")
+            for line in text.splitlines()
+            if "app.ingestion" in line and (" created from " in line or " appended from " in line)
+        ]
+
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=60)
@@ -298,6 +312,37 @@ def wait_for_maintenance(sql: SQL, item: int, timeout: float = 600) -> None:
     raise SystemExit(f"background maintenance of item {item} did not finish in {timeout} s")
 
 
+class ServerDatabase:
+    """A database of the run's own on an existing server (--dsn), dropped when the run ends."""
+
+    def __init__(self, admin_dsn: str, name: str, *, keep: bool) -> None:
+        self.admin_dsn, self.name, self.keep = admin_dsn, name, keep
+        base, _, query = admin_dsn.partition("?")
+        self._base = base.rsplit("/", 1)[0]
+        self._query = f"?{query}" if query else ""
+
+    def _admin(self, statement: str) -> None:
+        async def go() -> None:
+            conn = await asyncpg.connect(self.admin_dsn)
+            try:
+                await conn.execute(statement)
+            finally:
+                await conn.close()
+
+        asyncio.run(go())
+
+    def start(self) -> str:
+        self._admin(f'CREATE DATABASE "{self.name}"')
+        return self.dsn()
+
+    def dsn(self, database: str | None = None) -> str:
+        return f"{self._base}/{self.name}{self._query}"
+
+    def stop(self) -> None:
+        if not self.keep:
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
 # ---------------------------------------------------------------------------------- sections
 
 
@@ -305,20 +350,17 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
     sql.execute("DROP TABLE IF EXISTS bench_raw10")
     sql.execute("CREATE TABLE bench_raw10 (" + ", ".join(f"c{i} text" for i in range(10)) + ")")
 
-    def raw_copy(path: Path) -> Callable[[], Any]:
-        def go() -> None:
-            sql.execute("TRUNCATE bench_raw10")
-            sql.run(
-                lambda c: c.copy_to_table(
-                    "bench_raw10", source=str(path), format="csv", header=True
-                )
-            )
+    def raw_copy(path: Path) -> float:
+        sql.execute("TRUNCATE bench_raw10")
+        t0 = time.perf_counter()
+        sql.run(
+            lambda c: c.copy_to_table("bench_raw10", source=str(path), format="csv", header=True)
+        )
+        return time.perf_counter() - t0
 
-        return go
-
-    floor_1m, _ = timed(raw_copy(CSV_1M), repeat)
-    floor_100k, _ = timed(raw_copy(CSV_100K), repeat)
-    sql.execute("DROP TABLE bench_raw10")
+    # Each timed upload right after a floor run of its own: on a shared machine the load moves
+    # within a run, and the ratio should compare like with like.
+    floor_1m: list[float] = []
 
     def upload_and_delete(path: Path) -> Callable[[], dict[str, Any]]:
         def go() -> dict[str, Any]:
@@ -328,16 +370,17 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
 
         return go
 
-    def quiet_runs(fn: Callable[[], Any], n: int) -> tuple[list[float], Any]:
-        runs, result = [], None
+    def quiet_runs(fn: Callable[[], Any], n: int) -> tuple[list[float], list[float], Any]:
+        runs, floors, result = [], [], None
         for _ in range(n):
             wait_quiet(sql)
+            floors.append(raw_copy(CSV_100K))
             t0 = time.perf_counter()
             result = fn()
             runs.append(time.perf_counter() - t0)
-        return runs, result
+        return runs, floors, result
 
-    runs, body = quiet_runs(upload_and_delete(CSV_100K), repeat)
+    runs, floor_100k, body = quiet_runs(upload_and_delete(CSV_100K), repeat)
     first_100k = record(
         Figure(
             "upload_csv_100k",
@@ -350,7 +393,7 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
         )
     )
     if ensure_xlsx():
-        runs, body = quiet_runs(upload_and_delete(XLSX_100K), repeat)
+        runs, floor_100k, body = quiet_runs(upload_and_delete(XLSX_100K), repeat)
         record(
             Figure(
                 "upload_xlsx_100k",
@@ -369,6 +412,7 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
     item = 0
     for i in range(repeat):
         wait_quiet(sql)
+        floor_1m.append(raw_copy(CSV_1M))
         svc.reset_peak()
         rss0 = svc.rss_kb("VmRSS")
         t0 = time.perf_counter()
@@ -381,6 +425,7 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
         if i < repeat - 1:
             svc.http.delete(f"/data-items/{body['id']}/")
         item = body["id"]
+    sql.execute("DROP TABLE bench_raw10")
     fig = record(
         Figure(
             "upload_csv_1m",
@@ -456,6 +501,7 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
             100_000,
         )
     )
+    NOTES.extend(f"service log: {line}" for line in svc.upload_lines())
     # back to exactly 1M rows for the query section: a fresh item
     svc.http.delete(f"/data-items/{item}/")
     body = svc.upload(CSV_1M)
@@ -650,9 +696,14 @@ def machine() -> str:
 
 
 def report(started: datetime, args: argparse.Namespace, pg_version: str) -> str:
+    server = (
+        "server at " + args.dsn.split("@")[-1].split("/")[0]
+        if args.dsn
+        else "embedded, fsync on, same sizing as make run"
+    )
     lines = [
         f"Benchmark run {started:%Y-%m-%d %H:%M} UTC: `{' '.join(['python', 'bench/run.py', *sys.argv[1:]])}`",
-        f"Machine: {machine()}; PostgreSQL {pg_version} (embedded, fsync on, same sizing as make run); repeat {args.repeat}.",
+        f"Machine: {machine()}; PostgreSQL {pg_version} ({server}); repeat {args.repeat}.",
         "",
         "| figure | median | floor (same run, same server) | ratio | target |",
         "|---|---:|---|---:|---|",
@@ -673,18 +724,29 @@ def main() -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the benchmark database afterwards"
     )
+    parser.add_argument(
+        "--dsn",
+        help="an existing PostgreSQL server's DSN (e.g. postgresql://postgres@127.0.0.1:5432/"
+        "postgres): the run creates a database of its own there and drops it afterwards",
+    )
     args = parser.parse_args()
+    # a run stopped with SIGTERM (timeout, kill) still stops its service and drops its database
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sections = set(args.sections.split(","))
     ensure_data()
     started = datetime.now(UTC)
     work = Path(tempfile.mkdtemp(prefix="dis-bench-", dir="/tmp"))
     work.chmod(0o755)
-    server = EmbeddedPostgres(
-        work / "data",
-        database="bench",
-        ephemeral=not args.keep,
-        extra_settings=embedded_server_settings(),
-    )
+    server: EmbeddedPostgres | ServerDatabase
+    if args.dsn:
+        server = ServerDatabase(args.dsn, f"bench_{os.getpid()}", keep=args.keep)
+    else:
+        server = EmbeddedPostgres(
+            work / "data",
+            database="bench",
+            ephemeral=not args.keep,
+            extra_settings=embedded_server_settings(),
+        )
     url = server.start()
     svc = None
     try:
