@@ -8,13 +8,15 @@ and the service on it, as `python -m app serve` in a subprocess, then times:
            (and vs sqlite-utils when installed), 100k CSV, 100k xlsx, an append of 100k rows into
            the 1M-row item (per-row, vs the first load), and the service's peak-RSS growth
   queries  on the 1M-row item, next to the bare SQL answering the same question: page at offset 0
-           and 900,000, search (rare / common / absent word), summary, bulk insert of 10,000
-           rows through the API vs COPY of the same rows
-  widgets  bar chart (sum grouped by a char field) and line chart (by month) vs bare GROUP BY;
-           then CSV and JSON export of the 1M-row item vs COPY (SELECT …) TO STDOUT (with the
-           service's peak RSS growth), and a copy of the item (bench/bench_export.py)
+           and 900,000, search (rare / common / absent word), summary
+  bulk     POST rows/bulk/ of 10,000 rows through the API (the body encoded beforehand: the
+           client's JSON encoding is not the service's work) vs a binary COPY of the same rows
+  widgets  bar chart (sum grouped by a char field) and line chart (by month) vs bare GROUP BY
+  transfer CSV and JSON export of the 1M-row item vs COPY (SELECT …) TO STDOUT (with the
+           service's peak RSS growth), and a copy of the item vs CREATE TABLE AS SELECT
+           (bench/bench_export.py)
 
-Usage:  make bench          (or: .venv/bin/python bench/run.py [--sections uploads,queries,widgets])
+Usage:  make bench          (or: .venv/bin/python bench/run.py [--sections uploads,queries,bulk,widgets,transfer])
         --dsn postgresql://postgres@127.0.0.1:5432/postgres: on that server instead, in a database
         of its own (created, then dropped) rather than on the embedded one.
 Data:   the files of bench/gen_data.py ($BENCH_DATA, default $TMPDIR/benchdata); generated
@@ -628,6 +630,12 @@ def bench_queries(svc: Service, sql: SQL, item: int, repeat: int) -> None:
         )
     )
 
+
+def bench_bulk(svc: Service, sql: SQL, item: int, repeat: int) -> None:
+    """POST rows/bulk/ of 10,000 rows (each timed after the previous write's upkeep has finished,
+    one untimed warm-up first) next to a binary COPY of the same rows into a bare table."""
+    fields = svc.get(f"/data-items/{item}/fields/").json()["fields"]
+    keys = {f["field_label"]: str(f["id"]) for f in fields}
     docs = [
         {
             keys["Region"]: "Bench",
@@ -640,12 +648,21 @@ def bench_queries(svc: Service, sql: SQL, item: int, repeat: int) -> None:
         }
         for i in range(10_000)
     ]
-    runs, _ = timed(
-        lambda: svc.http.post(
-            f"/data-items/{item}/rows/bulk/", json={"rows": docs}
-        ).raise_for_status(),
-        repeat,
-    )
+    body = json.dumps({"rows": docs}).encode()
+    headers = {"Content-Type": "application/json"}
+
+    def post() -> None:
+        svc.http.post(
+            f"/data-items/{item}/rows/bulk/", content=body, headers=headers
+        ).raise_for_status()
+
+    post()  # warm: plans, caches
+    runs: list[float] = []
+    for _ in range(repeat):
+        wait_quiet(sql)
+        t0 = time.perf_counter()
+        post()
+        runs.append(time.perf_counter() - t0)
     sql.execute("DROP TABLE IF EXISTS bench_bulk")
     sql.execute(
         'CREATE TABLE bench_bulk (data_item_id bigint, row_ref bigint, "values" jsonb, PRIMARY KEY (data_item_id, row_ref))'
@@ -656,7 +673,16 @@ def bench_queries(svc: Service, sql: SQL, item: int, repeat: int) -> None:
         sql.execute("TRUNCATE bench_bulk")
         sql.run(lambda c: c.copy_records_to_table("bench_bulk", records=payload))
 
+    copy_bulk()  # warm
     floor, _ = timed(copy_bulk, repeat)
+    # the same COPY into a table that also has the item's trigram search index (as the item's
+    # partition has): what the database alone pays for the rows the service writes
+    sql.execute(
+        "CREATE INDEX bench_bulk_search ON bench_bulk USING gin "
+        "((jsonb_path_query_array(\"values\", '$.*'::jsonpath)::text) gin_trgm_ops)"
+    )
+    copy_bulk()  # warm
+    indexed, _ = timed(copy_bulk, repeat)
     sql.execute("DROP TABLE bench_bulk")
     record(
         Figure(
@@ -665,6 +691,17 @@ def bench_queries(svc: Service, sql: SQL, item: int, repeat: int) -> None:
             runs,
             "binary COPY of the same 10,000 rows",
             floor,
+            "<= 4x",
+            10_000,
+        )
+    )
+    record(
+        Figure(
+            "bulk_insert_10k_indexed",
+            "the same POSTs vs a COPY into a table with the search index too",
+            runs,
+            "binary COPY of the same rows, trigram index maintained",
+            indexed,
             "informative",
             10_000,
         )
@@ -680,7 +717,11 @@ def bench_widgets(svc: Service, sql: SQL, item: int, repeat: int, dsn: str) -> N
         return
     for fig in bench_widgets.run(dsn, svc.base, svc.key, item, repeat=repeat):
         record(Figure(**fig))
-    import bench_export  # exports of the same item next to COPY … TO STDOUT, and a copy of it
+
+
+def bench_transfer(svc: Service, item: int, repeat: int, dsn: str) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_export  # exports of the item next to COPY … TO STDOUT, and a copy of it
 
     for fig in bench_export.run(dsn, svc.base, svc.key, item, repeat, pid=svc.proc.pid):
         record(Figure(**fig))
@@ -719,7 +760,7 @@ def report(started: datetime, args: argparse.Namespace, pg_version: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", default="uploads,queries,widgets")
+    parser.add_argument("--sections", default="uploads,queries,bulk,widgets,transfer")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--keep", action="store_true", help="keep the benchmark database afterwards"
@@ -760,8 +801,12 @@ def main() -> int:
         )
         if "queries" in sections:
             bench_queries(svc, sql, item, args.repeat)
+        if "bulk" in sections:
+            bench_bulk(svc, sql, item, args.repeat)
         if "widgets" in sections:
             bench_widgets(svc, sql, item, args.repeat, server.dsn("bench"))
+        if "transfer" in sections:
+            bench_transfer(svc, item, args.repeat, server.dsn("bench"))
         text = report(started, args, pg_version)
         print("\n" + text)
         out = ROOT / "bench" / "results"
