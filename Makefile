@@ -35,8 +35,8 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix app tests bench migrations
 	$(BIN)/ruff format app tests bench migrations
 
-typecheck: $(STAMP) ## mypy --strict over app/ and tests/
-	$(BIN)/mypy app tests
+typecheck: $(STAMP) ## mypy --strict over app/, tests/ and bench/
+	$(BIN)/mypy app tests bench
 
 check: lint typecheck test ## lint, typecheck and test
 

@@ -355,9 +355,7 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
     def raw_copy(path: Path) -> float:
         sql.execute("TRUNCATE bench_raw10")
         t0 = time.perf_counter()
-        sql.run(
-            lambda c: c.copy_to_table("bench_raw10", source=str(path), format="csv", header=True)
-        )
+        sql.run(lambda c: c.copy_to_table("bench_raw10", source=path, format="csv", header=True))
         return time.perf_counter() - t0
 
     # Each timed upload right after a floor run of its own: on a shared machine the load moves
@@ -410,7 +408,7 @@ def bench_uploads(svc: Service, sql: SQL, repeat: int) -> int:
     else:
         NOTES.append("xlsx upload skipped: openpyxl not installed")
 
-    runs: list[float] = []
+    runs = []
     item = 0
     for i in range(repeat):
         wait_quiet(sql)
@@ -528,9 +526,11 @@ def bench_queries(svc: Service, sql: SQL, item: int, repeat: int) -> None:
 
     for offset in (0, 900_000):
         floor, _ = timed(page_sql(offset), repeat)
-        runs, _ = timed(
-            lambda o=offset: svc.get(f"/data-items/{item}/rows/", offset=o, limit=100), repeat
-        )
+
+        def page(o: int = offset) -> httpx.Response:
+            return svc.get(f"/data-items/{item}/rows/", offset=o, limit=100)
+
+        runs, _ = timed(page, repeat)
         record(
             Figure(
                 f"page_offset_{offset}",
@@ -545,8 +545,9 @@ def bench_queries(svc: Service, sql: SQL, item: int, repeat: int) -> None:
     expr = "jsonb_path_query_array(\"values\", '$.*'::jsonpath)::text"
     for name, term in (("rare", RARE), ("common", COMMON), ("absent", ABSENT)):
         pattern = f"%{term}%"
-        floor, count = timed(
-            lambda p=pattern: (
+
+        def bare_search(p: str = pattern) -> Any:
+            return (
                 sql.fetchval(
                     f"SELECT count(*) FROM rows WHERE data_item_id = $1 AND {expr} ILIKE $2",
                     item,
@@ -557,12 +558,13 @@ def bench_queries(svc: Service, sql: SQL, item: int, repeat: int) -> None:
                     item,
                     p,
                 ),
-            )[0],
-            repeat,
-        )
-        runs, r = timed(
-            lambda t=term: svc.get(f"/data-items/{item}/rows/", search=t, limit=100), repeat
-        )
+            )[0]
+
+        def search(t: str = term) -> httpx.Response:
+            return svc.get(f"/data-items/{item}/rows/", search=t, limit=100)
+
+        floor, count = timed(bare_search, repeat)
+        runs, r = timed(search, repeat)
         assert r.json()["total"] == count, (term, r.json()["total"], count)
         target = {
             "rare": "<= 0.1 s",
