@@ -10,6 +10,11 @@ Line endings
     two counts and one regex search per chunk). Only a file showing more than one kind is read
     once more, quote-aware, to tell which kinds end records (a CRLF file with LF inside quoted
     cells, as Excel writes them, is CRLF).
+
+One module, a little over 400 lines, on purpose: decoding, the NUL and line-length guards and
+the line-ending survey are one streaming pass over the same chunks (`TextSource` feeds
+`_LineScan` while it reads or transcodes), and the quote-aware pass reuses that chunk reader, the
+limits and the NUL joiner, so a split would only move those across a file boundary.
 """
 
 from __future__ import annotations
