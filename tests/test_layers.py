@@ -70,13 +70,10 @@ ACROSS_DOMAINS = {
     ("jobs", "ingestion.upload"): "a job is queued with the spooled upload (SpooledFile)",
     ("jobs", "ingestion.results"): "the job worker answers as the upload endpoints do",
     ("jobs", "rows.maintenance"): "the job worker tells row maintenance what it loaded",
-    ("data_items", "rows.partitions"): "creating an item creates its row partition (DDL); "
-    "no function of rows/service.py does it yet",
+    ("transfer", "rows.partitions"): "the copy and bundle repositories write rows into a "
+    "detached partition, by its table name",
     ("ingestion", "rows.loading"): "uploads load rows through the rows domain's interface for "
     "bulk loads (a detached partition attached at the end; an append's search-index drop)",
-    ("transfer", "data_items.repository"): "a copy adds the item (data_items.service.add_item "
-    "is there to use instead)",
-    ("transfer", "rows.partitions"): "copies and bundle imports load a detached partition",
 }
 
 

@@ -25,7 +25,7 @@ from app.data_items.schemas import (
 from app.fields import service as fields_service
 from app.fields.schemas import FieldRead
 from app.models import DataItem
-from app.rows import partitions
+from app.rows import service as rows_service
 from app.webhooks import service as webhooks_service
 from app.webhooks.schemas import WebhookEvent
 
@@ -66,7 +66,7 @@ async def create_item(
     )
     if payload.fields:
         await fields_service.create_fields(session, item, payload.fields)
-    await partitions.create_partition(session, item.id)
+    await rows_service.create_rows_table(session, item.id)
     await webhooks_service.emit(
         session,
         account_id=account.id,

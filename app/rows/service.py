@@ -17,7 +17,7 @@ from app.core.errors import BadRequest, ErrorCode, NotFound
 from app.core.reads import read_connection
 from app.fieldtypes import CellError, FieldType, Stored, kind_of
 from app.models import DataItem, Field
-from app.rows import filters, repository, values
+from app.rows import filters, partitions, repository, values
 from app.rows.bulk import bulk_create
 from app.rows.repository import RowRepository
 from app.rows.values import (
@@ -58,6 +58,18 @@ def parse_row_ref(row_ref: str) -> int:
     if ref is None:
         raise NotFound(f"Row {row_ref!r} not found.")
     return ref
+
+
+async def create_rows_table(session: AsyncSession, item_id: int, *, attach: bool = True) -> None:
+    """The item's row partition, in the caller's transaction. `attach=False` for a load that
+    fills it first (a copy, a bundle): it joins the item at `attach_rows_table`, so nobody
+    sees the rows before, and a crash leaves an orphan the start-up sweep drops."""
+    await partitions.create_partition(session, item_id, attach=attach)
+
+
+async def attach_rows_table(session: AsyncSession, item_id: int) -> None:
+    """The filled partition of `create_rows_table(attach=False)` becomes the item's rows."""
+    await partitions.attach_partition(session, item_id)
 
 
 async def create_row(

@@ -39,7 +39,6 @@ from app.data_items import service as data_items_service
 from app.fields import service as fields_service
 from app.models import DataItem
 from app.models import Field as FieldModel
-from app.rows import partitions
 from app.rows import service as rows_service
 from app.summary import service as summary_service
 from app.transfer.bundle_reader import RowReader, read_head
@@ -242,7 +241,7 @@ async def import_bundle(
     by_id = {f.id: f for f in created}
     conn = await session.connection()
     repo = TransferRepository(conn)
-    await partitions.create_partition(session, item.id, attach=False)
+    await rows_service.create_rows_table(session, item.id, attach=False)
 
     reader = RowReader.over(source, scanned, by_key, max_rows)
     control_chars = False
@@ -271,7 +270,7 @@ async def import_bundle(
             f"({reader.last_ref}): row refs are never reused.",
             details=[{"field": "item.next_row_ref", "message": "must exceed every row ref"}],
         )
-    await partitions.attach_partition(session, item.id)
+    await rows_service.attach_rows_table(session, item.id)
     await repo.set_counters(
         item.id, next_row_ref=next_ref, row_count=reader.count, has_control_chars=control_chars
     )

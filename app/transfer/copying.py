@@ -21,12 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.accounts.service import AuthenticatedAccount
 from app.core.db import long_statements
 from app.core.errors import NotFound
-from app.data_items.repository import DataItemRepository
+from app.data_items import service as data_items_service
 from app.fields import service as fields_service
 from app.fields.schemas import FieldCreate
 from app.fieldtypes import FieldType
 from app.models import DataItem, Field
-from app.rows import partitions
+from app.rows import service as rows_service
 from app.summary import service as summary_service
 from app.transfer.repository import TransferRepository, WidgetSpec, read_widgets
 from app.transfer.schemas import CopyRequest
@@ -91,7 +91,9 @@ async def copy_item(
         raise NotFound(f"Data item {source.id} not found.")
     await session.refresh(source)  # counters as of the lock
     fields = await fields_service.list_fields(session, source)
-    target = await DataItemRepository(session, account.id).add(
+    target = await data_items_service.add_item(
+        session,
+        account,
         data_name=payload.data_name or copy_name(source.data_name),
         data_description=(
             source.data_description
@@ -104,9 +106,9 @@ async def copy_item(
     # A field without statistics in the source (none should be) is recomputed, never zero.
     await summary_service.mark_stale(session, target.id, [new for _, new in pairs])
     await repo.copy_stats(source.id, target.id, pairs)
-    await partitions.create_partition(session, target.id, attach=False)
+    await rows_service.create_rows_table(session, target.id, attach=False)
     rows = await repo.copy_rows(source.id, target.id, pairs)
-    await partitions.attach_partition(session, target.id)
+    await rows_service.attach_rows_table(session, target.id)
     await repo.set_counters(
         target.id,
         next_row_ref=source.next_row_ref,
