@@ -8,6 +8,10 @@ first.
 `TransferRepository` writes a copy or an imported bundle in the request's transaction. The copy's
 statements read the source item and write the new one, each keyed by those two ids; the only
 statement that touches rows of two items is the one INSERT … SELECT that copies the rows.
+
+Both stay in this one module (a little over 400 lines) because they share the item, field and
+widget records and the re-keying expression, and SQL lives in `repository.py` files only
+(tests/test_layers.py).
 """
 
 from __future__ import annotations
