@@ -123,11 +123,13 @@ class TestCsv:
 
 
 async def backends(app: FastAPI, statement: str) -> set[int]:
-    """Server processes whose current or last statement looks like `statement`."""
+    """Client connections whose current or last statement looks like `statement` (not the
+    parallel workers a JSON export may start for its statement)."""
     async with app.state.engine.connect() as conn:
         result = await conn.execute(
             text(
-                "SELECT pid FROM pg_stat_activity WHERE query LIKE :q AND pid <> pg_backend_pid()"
+                "SELECT pid FROM pg_stat_activity WHERE query LIKE :q AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend'"
             ),
             {"q": statement},
         )

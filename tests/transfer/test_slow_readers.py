@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import asyncpg
 import httpx
 import pytest
+import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -133,8 +134,18 @@ def test_a_saturated_pool_is_a_503_with_retry_after(live: LiveServer) -> None:
     _, _, key = live.new_account("Waiting")
 
     async def hold_all() -> list[AsyncConnection]:
+        """Every pooled connection; the earlier tests' downloads and the process's background
+        work (counter flush, job polls) may still hold one for a while, so wait for each."""
         engine: AsyncEngine = live.app.state.engine
-        return [await engine.connect().start() for _ in range(3)]
+        held: list[AsyncConnection] = []
+        deadline = time.monotonic() + 60
+        while len(held) < 3:
+            try:
+                held.append(await engine.connect().start())
+            except sqlalchemy.exc.TimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+        return held
 
     held = live.run(hold_all())
     try:
