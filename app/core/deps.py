@@ -12,6 +12,8 @@ from typing import Annotated
 
 import anyio
 from fastapi import Depends, Request
+from fastapi.dependencies.utils import request_params_to_args
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.access.counter import UsageCounter
@@ -110,3 +112,14 @@ WebhookDispatcherDep = Annotated[WebhookDispatcher, Depends(_webhooks)]
 RequestIdDep = Annotated[str | None, Depends(_request_id)]
 """The request's id (X-Request-ID), kept with what it queues."""
 RowChangesDep = Annotated[RowChanges, Depends(_row_changes)]
+
+
+def check_query_first(request: Request) -> None:
+    """Validate the route's query parameters now, as a 400 like FastAPI's own, for dependencies
+    that read a large body: FastAPI checks the endpoint's query parameters only after every
+    dependency ran, so a bad `?async=` would cost the client the whole upload first."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is not None and dependant.query_params:
+        _, errors = request_params_to_args(dependant.query_params, request.query_params)
+        if errors:
+            raise RequestValidationError(errors)

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 
 from app.core.config import spool_dir
 from app.core.db import SessionDep
-from app.core.deps import SettingsDep
+from app.core.deps import SettingsDep, check_query_first
 from app.ingestion.upload import UploadForm, receive_form
 
 
@@ -22,6 +22,7 @@ async def received_form(
 
     What the request read so far (the item it appends to) is committed first: no transaction
     stays open while the file streams in, which can take minutes on a slow link."""
+    check_query_first(request)
     if session.in_transaction():
         await session.commit()
     form = await receive_form(request, spool_dir(settings))

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect
 
+from app.core.deps import check_query_first
 from app.core.errors import BadRequest, ErrorCode
 
 BUNDLE_FILE_FIELD = "bundle_file"
@@ -25,6 +26,7 @@ async def bundle_source(request: Request) -> AsyncIterator[IO[bytes]]:
     """The bundle to import: the JSON body itself (up to MAX_JSON_BYTES), or the file
     `bundle_file` of a multipart upload (up to MAX_UPLOAD_BYTES, spooled to disk, closed when
     the endpoint is done)."""
+    check_query_first(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if _is_json(content_type):
         yield io.BytesIO(await request.body())
