@@ -8,7 +8,8 @@ request as its only input, so solving it costs one call.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, Request
@@ -25,49 +26,15 @@ from app.rows.maintenance import RowMaintenance
 from app.webhooks.dispatcher import WebhookDispatcher
 
 
-async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def _from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency answering what the lifespan keeps on `app.state` under `name` (its type is
+    the one the `Annotated` alias below declares)."""
 
+    async def resource(request: Request) -> Any:
+        return getattr(request.app.state, name)
 
-async def _engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
-
-
-async def _downloads(request: Request) -> DownloadBudget:
-    downloads: DownloadBudget = request.app.state.downloads
-    return downloads
-
-
-async def _ingestion_slots(request: Request) -> anyio.Semaphore:
-    slots: anyio.Semaphore = request.app.state.ingestion_slots
-    return slots
-
-
-async def _xlsx_slots(request: Request) -> anyio.CapacityLimiter:
-    slots: anyio.CapacityLimiter = request.app.state.xlsx_slots
-    return slots
-
-
-async def _usage_counter(request: Request) -> UsageCounter:
-    counter: UsageCounter = request.app.state.usage_counter
-    return counter
-
-
-async def _row_maintenance(request: Request) -> RowMaintenance:
-    maintenance: RowMaintenance = request.app.state.row_maintenance
-    return maintenance
-
-
-async def _import_jobs(request: Request) -> ImportJobRunner:
-    jobs: ImportJobRunner = request.app.state.import_jobs
-    return jobs
-
-
-async def _webhooks(request: Request) -> WebhookDispatcher:
-    webhooks: WebhookDispatcher = request.app.state.webhooks
-    return webhooks
+    resource.__name__ = resource.__qualname__ = name
+    return resource
 
 
 async def _request_id(request: Request) -> str | None:
@@ -97,18 +64,18 @@ async def _row_changes(request: Request) -> RowChanges:
     return RowChanges(request, request.app.state.row_maintenance)
 
 
-SettingsDep = Annotated[Settings, Depends(_settings)]
-EngineDep = Annotated[AsyncEngine, Depends(_engine)]
+SettingsDep = Annotated[Settings, Depends(_from_state("settings"))]
+EngineDep = Annotated[AsyncEngine, Depends(_from_state("engine"))]
 """For work outside the request's transaction: one-statement reads, streamed downloads."""
-DownloadsDep = Annotated[DownloadBudget, Depends(_downloads)]
-IngestionSlotsDep = Annotated[anyio.Semaphore, Depends(_ingestion_slots)]
+DownloadsDep = Annotated[DownloadBudget, Depends(_from_state("downloads"))]
+IngestionSlotsDep = Annotated[anyio.Semaphore, Depends(_from_state("ingestion_slots"))]
 """Uploads and bundle imports at once per process (INGESTION_CONCURRENCY)."""
-XlsxSlotsDep = Annotated[anyio.CapacityLimiter, Depends(_xlsx_slots)]
+XlsxSlotsDep = Annotated[anyio.CapacityLimiter, Depends(_from_state("xlsx_slots"))]
 """Workbooks built at once per process (INGESTION_CONCURRENCY: heavy file work)."""
-UsageCounterDep = Annotated[UsageCounter, Depends(_usage_counter)]
-RowMaintenanceDep = Annotated[RowMaintenance, Depends(_row_maintenance)]
-ImportJobsDep = Annotated[ImportJobRunner, Depends(_import_jobs)]
-WebhookDispatcherDep = Annotated[WebhookDispatcher, Depends(_webhooks)]
+UsageCounterDep = Annotated[UsageCounter, Depends(_from_state("usage_counter"))]
+RowMaintenanceDep = Annotated[RowMaintenance, Depends(_from_state("row_maintenance"))]
+ImportJobsDep = Annotated[ImportJobRunner, Depends(_from_state("import_jobs"))]
+WebhookDispatcherDep = Annotated[WebhookDispatcher, Depends(_from_state("webhooks"))]
 RequestIdDep = Annotated[str | None, Depends(_request_id)]
 """The request's id (X-Request-ID), kept with what it queues."""
 RowChangesDep = Annotated[RowChanges, Depends(_row_changes)]
