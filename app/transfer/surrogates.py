@@ -25,15 +25,19 @@ _ESCAPES = re.compile(
 )
 _CANDIDATE = re.compile(rb"\\u[dD][89a-fA-F]")
 _LONGEST = 12  # a whole pair: \uXXXX\uXXXX
+_ANY_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+MAX_STRING_BYTES = 2 * 2**20
 
 
 class SurrogateGuard:
-    """A binary reader over `source` that raises a 400 at the first unpaired surrogate escape."""
+    """A binary reader over `source` that raises a 400 at the first unpaired surrogate escape,
+    and in a string longer than MAX_STRING_BYTES."""
 
     def __init__(self, source: IO[bytes]) -> None:
         self._source = source
         self._tail = b""  # bytes read but not yet scanned (an escape may straddle two reads)
         self._offset = 0  # of the first byte of `_tail` in the document
+        self._open_at: int | None = None  # where the string the scan is inside began
 
     def read(self, size: int = -1) -> bytes:
         """The next bytes, all of them scanned: the last few bytes of a read wait for the next
@@ -49,25 +53,49 @@ class SurrogateGuard:
                 return buffer[:scanned]
 
     def _scan(self, buffer: bytes, *, final: bool) -> int:
-        """How many bytes of `buffer` are checked; raises at an unpaired surrogate."""
+        """How many bytes of `buffer` are checked; raises at an unpaired surrogate, or in a
+        string longer than MAX_STRING_BYTES."""
         limit = len(buffer) if final else len(buffer) - _LONGEST
         scanned = max(limit, 0)
-        if _CANDIDATE.search(buffer) is None:  # the usual case: nothing to pair up
-            head = buffer[:scanned]
-            if not final and (len(head) - len(head.rstrip(b"\\"))) % 2:
-                scanned -= 1  # do not part a backslash from what it escapes
-            self._offset += scanned
-            return scanned
-        for match in _ESCAPES.finditer(buffer):
-            if match.start() >= limit:
-                break
-            scanned = max(scanned, match.end())
-            if match.group(1) is not None and match.group(2) is None:
-                self._refuse(match.group(1), self._offset + match.start())
-            if match.group(3) is not None:
-                self._refuse(match.group(3), self._offset + match.start())
+        if _CANDIDATE.search(buffer) is not None:  # rare: escapes to pair up
+            for match in _ESCAPES.finditer(buffer):
+                if match.start() >= limit:
+                    break
+                scanned = max(scanned, match.end())
+                if match.group(1) is not None and match.group(2) is None:
+                    self._refuse(match.group(1), self._offset + match.start())
+                if match.group(3) is not None:
+                    self._refuse(match.group(3), self._offset + match.start())
+        head = buffer[:scanned]
+        if not final and (len(head) - len(head.rstrip(b"\\"))) % 2:
+            scanned -= 1  # do not part a backslash from what it escapes
+            head = head[:-1]
+        self._strings(head)
         self._offset += scanned
         return scanned
+
+    def _strings(self, segment: bytes) -> None:
+        """Follows whether the document is inside a string (unescaped quotes) and since where;
+        refuses a string longer than MAX_STRING_BYTES. The C parser re-reads a string that spans
+        reads from its start on every read: a 20 MB string cost it 28 s of CPU, growing with the
+        square of the length. No value a bundle may hold is near the cap (a cell is at most
+        100,000 characters: 1.2 MB even as surrogate-pair escapes)."""
+        plain = _ANY_ESCAPE.sub(b"", segment)
+        quotes = plain.count(b'"')
+        end = self._offset + len(segment)
+        if quotes:
+            opens = (self._open_at is not None) != (quotes % 2 == 1)
+            # where the string still open at the end began: its quote's place among the
+            # unescaped bytes, counted back from the end (a little late: never too strict)
+            self._open_at = end - (len(plain) - plain.rfind(b'"')) if opens else None
+        if self._open_at is not None and end - self._open_at > MAX_STRING_BYTES:
+            raise BadRequest(
+                f"The bundle has a string longer than {MAX_STRING_BYTES // 2**20} MiB of JSON "
+                f"text, starting at byte {self._open_at}; no name, label or cell is that long "
+                "(a cell holds at most 100,000 characters). Nothing was imported.",
+                code=ErrorCode.MALFORMED_JSON,
+                details=[{"field": "bundle", "message": "string too long"}],
+            )
 
     @staticmethod
     def _refuse(hexdigits: bytes, offset: int) -> None:

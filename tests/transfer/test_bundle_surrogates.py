@@ -99,3 +99,26 @@ async def test_a_long_bundle_with_pairs_everywhere(api: Caller) -> None:
         assert page.status_code == 200, page.text
         got += [row[field] for row in page.json()["rows"]]
     assert got == values
+
+
+@pytest.mark.parametrize("fill", ["\\\\", '\\"', "a"])
+async def test_a_string_of_megabytes_is_a_400_before_the_parser_chews_on_it(
+    api: Caller, fill: str
+) -> None:
+    """The C parser re-reads a string that spans its reads from the start each time (quadratic:
+    20 MB of escapes took 28 s of CPU); no name or cell is near 2 MiB of JSON text."""
+    before = (await api.client.get("/data-items/")).json()["total"]
+    value = fill * (3 * 2**20 // len(fill))
+    body = assert_error(await send(api, bundle_text("Texts", value), True), 400, "MALFORMED_JSON")
+    assert "longer than 2 MiB" in body["error"], body
+    assert (await api.client.get("/data-items/")).json()["total"] == before
+
+
+async def test_the_longest_cell_still_imports(api: Caller) -> None:
+    """100,000 characters outside the BMP, each written as a surrogate-pair escape: 1.2 MB of
+    JSON text in one string, under the cap."""
+    r = await send(api, bundle_text("Texts", "\\ud83d\\ude00" * 100_000), False)
+    assert r.status_code == 201, r.text
+    field = str(r.json()["fields"][0]["id"])
+    rows = (await api.client.get(f"/data-items/{r.json()['id']}/rows/")).json()["rows"]
+    assert rows[0][field] == "\U0001f600" * 100_000
