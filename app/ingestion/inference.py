@@ -51,9 +51,9 @@ the field types, ``app/fieldtypes``, which the API's one-value-at-a-time writes 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import polars as pl
@@ -72,6 +72,7 @@ __all__ = [
     "infer_columns",
     "plan_columns",
     "plan_for_type",
+    "plan_new_columns",
 ]
 
 _T = TypeVar("_T")
@@ -126,6 +127,27 @@ def plan_columns(
 ) -> list[ColumnPlan]:
     """`plan_for_type` of each (column, field type), columns in parallel."""
     return _per_column(lambda ct: plan_for_type(ct[0], ct[1], delimiter=delimiter), columns)
+
+
+def plan_new_columns(
+    frame: pl.DataFrame,
+    indexes: Sequence[int],
+    types: Mapping[int, FieldType],
+    *,
+    delimiter: str | None,
+    reason: str,
+) -> list[ColumnPlan]:
+    """Plans for new fields from the columns `indexes` of `frame`: inferred, or read as the
+    type `types` sets for the column (its plan's `reasons` is `reason`), columns in parallel."""
+
+    def one(index: int) -> ColumnPlan:
+        column = frame.get_column(frame.columns[index])
+        wanted = types.get(index)
+        if wanted is None:
+            return _infer_one(column, delimiter)
+        return replace(plan_for_type(column, wanted, delimiter=delimiter), reasons=reason)
+
+    return _per_column(one, list(indexes))
 
 
 def _per_column(work: Callable[[_T], ColumnPlan], columns: list[_T]) -> list[ColumnPlan]:

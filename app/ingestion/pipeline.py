@@ -7,9 +7,11 @@ value that does not fit stops the writing but not the checking, so the error lis
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -88,10 +90,17 @@ class WriteResult:
 
 
 def _convert_chunk(
-    table: RawTable, columns: Sequence[Column], start: int, stop: int, result: WriteResult
+    table: RawTable,
+    columns: Sequence[Column],
+    start: int,
+    stop: int,
+    result: WriteResult,
+    *,
+    build: bool = True,
 ) -> list[str] | None:
     """Documents for rows [start, stop), statistics accumulated; None if any value is bad (the
-    problems are recorded instead)."""
+    problems are recorded instead). `build=False`: only the checking (a dry run): no
+    statistics, no documents ([] when every value fits)."""
     frame = table.frame.slice(start, stop - start)
     fragments: list[tuple[int, pl.Series]] = []
     bad_rows = False
@@ -122,7 +131,7 @@ def _convert_chunk(
                 bad_rows = True
                 _required_problems(table, column, start, stop, empty, result)
                 continue
-        if not bad_rows:
+        if not bad_rows and build:
             column.stats.add(converted.display)
             if kind_of(column.plan.field_type).textual and not result.control_chars:
                 result.control_chars = has_control_chars(converted.fragments, converted.display)
@@ -130,6 +139,8 @@ def _convert_chunk(
             result.cells += int(converted.fragments.is_not_null().sum())
     if bad_rows:
         return None
+    if not build:
+        return []
     documents = (
         build_documents(fragments) if fragments else pl.repeat("{}", stop - start, eager=True)
     )
@@ -225,6 +236,40 @@ async def write_rows(
             await asyncio.wait(threads)
         raise
     return result
+
+
+def check_rows(table: RawTable, columns: Sequence[Column]) -> WriteResult:
+    """Every value of `columns` read as a load would read it, nothing written (a dry run):
+    `problems` (the first MAX_REPORTED_PROBLEMS) and `problem_count`. Blocking: run it in a
+    thread."""
+    result = WriteResult()
+    for start, stop in chunk_bounds(table.frame.height):
+        if _convert_chunk(table, columns, start, stop, result, build=False) is not None:
+            result.rows += stop - start
+    return result
+
+
+def sample_rows(table: RawTable, columns: Sequence[Column], count: int) -> list[dict[str, Any]]:
+    """The first `count` rows as the API would return them, keyed by field label (a dry run
+    has no field ids): each value read as its column's plan reads it, exactly (decimals as
+    exact numbers), a value that does not fit as the file's text. Blocking."""
+    frame = table.frame.head(count)
+    rows: list[dict[str, Any]] = [{} for _ in range(frame.height)]
+    for column in columns:
+        raw = frame.get_column(frame.columns[column.index])
+        converted = convert_column(raw, column.plan)
+        for row, fragment, bad, text in zip(
+            rows,
+            converted.fragments.to_list(),
+            converted.bad.to_list(),
+            raw.cast(pl.String).to_list(),
+            strict=True,
+        ):
+            if bad:
+                row[column.target.field_label] = text
+            elif fragment is not None:
+                row[column.target.field_label] = json.loads(fragment, parse_float=Decimal)
+    return rows
 
 
 def problems_error(result: WriteResult, what: str) -> BadRequest:

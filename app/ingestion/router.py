@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Path, Request, Response, status
+from fastapi import Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
@@ -21,17 +21,21 @@ from app.core.deps import (
 )
 from app.core.downloads import download_response
 from app.core.errors import BadRequest, ErrorCode, NotFound
+from app.core.jsonexact import ExactJSONResponse
 from app.core.openapi import errors
 from app.core.routing import ApiRouter
 from app.core.schemas import text_problem
 from app.data_items.dependencies import DataItemDep
 from app.ingestion import service
 from app.ingestion.dependencies import UploadFormDep
+from app.ingestion.options import UploadOptions, parse_options
 from app.ingestion.repository import ReferenceFileRepository, stream_chunks
-from app.ingestion.results import append_result, create_result
+from app.ingestion.results import append_preview, append_result, create_preview, create_result
 from app.ingestion.schemas import (
     AppendFromFileResult,
+    AppendPreview,
     CreateFromFileResult,
+    CreatePreview,
 )
 from app.ingestion.upload import FILE_FIELD, SpooledFile, UploadForm
 from app.jobs import service as jobs_service
@@ -85,6 +89,58 @@ def _text(
     return value
 
 
+DryRun = Annotated[
+    bool,
+    Query(
+        description=(
+            "`true`: answer 200 with what the upload would do (fields and types, rows, the "
+            "values that would fail it) and write nothing: no item, no rows, no stored file."
+        ),
+    ),
+]
+
+_FIELD_TYPES = {
+    "type": "string",
+    "description": (
+        "JSON object, file header -> field type (char, text, decimal, date, boolean): the "
+        "column gets this type instead of an inferred one. A value that does not fit is a 400 "
+        "naming row, column and value. char/text keep values exactly as written (leading "
+        "zeros, inner spaces). On append: for columns that get a new field."
+    ),
+    "example": '{"Zip": "char", "Amount": "decimal"}',
+}
+_COLUMN_MAP = {
+    "type": "string",
+    "description": (
+        "JSON object, file header -> field id of this item, or null to skip the column. "
+        "Takes precedence over matching headers to labels; other columns are matched as usual."
+    ),
+    "example": '{"Amount (EUR)": 102, "Internal notes": null}',
+}
+
+
+def _options(form: UploadForm, *, append: bool) -> UploadOptions:
+    if not append:
+        for name in ("column_map", "key_fields"):
+            if form.fields.get(name, "").strip():
+                raise BadRequest(
+                    f"`{name}` applies to append-from-file only: a new item has no fields yet.",
+                    details=[{"field": name, "message": "not allowed here"}],
+                )
+        return parse_options(form.fields.get("field_types"))
+    return parse_options(
+        form.fields.get("field_types"), form.fields.get("column_map"), form.fields.get("key_fields")
+    )
+
+
+def _no_async_dry_run(run_async: bool, dry_run: bool) -> None:
+    if run_async and dry_run:
+        raise BadRequest(
+            "`async=true` and `dry_run=true` cannot be combined: a dry run answers at once.",
+            details=[{"field": "dry_run", "message": "conflicts with async"}],
+        )
+
+
 def _spooled(form: UploadForm) -> SpooledFile:
     if form.file is None:
         raise BadRequest(
@@ -110,13 +166,18 @@ def _spooled(form: UploadForm) -> SpooledFile:
         "(see docs/api-guide.md, type inference). The file is kept as the item's reference "
         "file. All or nothing: a file that cannot be read is a 400 and nothing is created."
     ),
-    responses={**errors(400, 401, 413), **ACCEPTED_RESPONSES},
+    responses={
+        200: {"model": CreatePreview, "description": "`dry_run=true`: what would be created."},
+        **errors(400, 401, 413),
+        **ACCEPTED_RESPONSES,
+    },
     openapi_extra=_multipart(
         {
             "data_name": {"type": "string", "maxLength": 255},
             "data_description": {"type": "string"},
             FILE_FIELD: _FILE,
             "sheet": _SHEET,
+            "field_types": _FIELD_TYPES,
         },
         ["data_name", FILE_FIELD],
     ),
@@ -131,11 +192,20 @@ async def create_from_file(
     changes: RowChangesDep,
     request_id: RequestIdDep,
     run_async: AsyncFlag = False,
+    dry_run: DryRun = False,
 ) -> CreateFromFileResult | Response:
-    name = _text(form, "data_name", required=True)
-    assert name is not None
+    _no_async_dry_run(run_async, dry_run)
+    name = _text(form, "data_name", required=not dry_run)
     description = _text(form, "data_description", max_length=10_000) or ""
+    options = _options(form, append=False)
     upload = _spooled(form)
+    if dry_run:
+        async with slots:
+            preview = await service.preview_create(
+                upload=upload, sheet=_text(form, "sheet"), settings=settings, options=options
+            )
+        return ExactJSONResponse(create_preview(preview).model_dump())
+    assert name is not None
     if run_async:
         job = await jobs_service.enqueue_create(
             session,
@@ -146,6 +216,7 @@ async def create_from_file(
             upload=upload,
             request_id=request_id,
             max_pending=settings.job_max_pending_per_account,
+            options=options,
         )
         return accepted(request, job)
     async with slots:
@@ -157,6 +228,7 @@ async def create_from_file(
             upload=upload,
             sheet=_text(form, "sheet"),
             settings=settings,
+            options=options,
         )
     changes.item_changed(outcome.item.id, loaded=True)
     return create_result(outcome)
@@ -173,12 +245,21 @@ async def create_from_file(
         "naming row (as in the file), column and value (up to 20 problems listed); nothing is "
         "appended."
     ),
-    responses={**errors(400, 401, 404, 413), **ACCEPTED_RESPONSES},
+    responses={
+        200: {
+            "model": AppendPreview,
+            "description": "The append's result, or with `dry_run=true` what it would do.",
+        },
+        **errors(400, 401, 404, 413),
+        **ACCEPTED_RESPONSES,
+    },
     openapi_extra=_multipart(
         {
             FILE_FIELD: _FILE,
             "add_new_fields": {"type": "string", "enum": ["true", "false"], "default": "false"},
             "sheet": _SHEET,
+            "field_types": _FIELD_TYPES,
+            "column_map": _COLUMN_MAP,
         },
         [FILE_FIELD],
     ),
@@ -195,11 +276,26 @@ async def append_from_file(
     changes: RowChangesDep,
     request_id: RequestIdDep,
     run_async: AsyncFlag = False,
+    dry_run: DryRun = False,
 ) -> AppendFromFileResult | Response:
+    _no_async_dry_run(run_async, dry_run)
     flag = (_text(form, "add_new_fields") or "false").strip().lower()
     if flag not in ("true", "false"):
         raise BadRequest('`add_new_fields` must be "true" or "false".')
+    options = _options(form, append=True)
     upload = _spooled(form)
+    if dry_run:
+        async with slots:
+            preview = await service.preview_append(
+                session,
+                item,
+                upload=upload,
+                add_new_fields=flag == "true",
+                sheet=_text(form, "sheet"),
+                settings=settings,
+                options=options,
+            )
+        return ExactJSONResponse(append_preview(preview).model_dump())
     if run_async:
         job = await jobs_service.enqueue_append(
             session,
@@ -210,6 +306,7 @@ async def append_from_file(
             upload=upload,
             request_id=request_id,
             max_pending=settings.job_max_pending_per_account,
+            options=options,
         )
         return accepted(request, job)
     async with slots:
@@ -221,6 +318,7 @@ async def append_from_file(
             sheet=_text(form, "sheet"),
             settings=settings,
             maintenance=maintenance,
+            options=options,
         )
     changes.item_changed(item.id, loaded=True)
     return append_result(outcome)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from app.core.schemas import Schema
@@ -50,4 +52,62 @@ class AppendFromFileResult(Schema):
     matched_columns: list[str] = Field(examples=[["Region", "Revenue", "Close Date"]])
     skipped_columns: list[str] = Field(examples=[[]])
     reference_file: ReferenceFileBrief
+    notes: list[str] = NOTES
+
+
+class PreviewField(Schema):
+    field_label: str = Field(examples=["Zip"])
+    field_type: FieldType = Field(examples=["char"])
+    field_order: int = Field(examples=[2], description="The column's position in the file.")
+    column: str = Field(examples=["Zip"], description="The file's header for it.")
+    reasons: str = Field(
+        examples=["leading zeros (e.g. '02134') keep it text"],
+        description="Why it has this type (`set by field_types` when the form set it).",
+    )
+    new: bool = Field(
+        examples=[True], description="A field the upload would create (always, for a new item)."
+    )
+
+
+PROBLEMS: list[dict[str, Any]] = Field(
+    default_factory=list,
+    description=(
+        "Values that would fail the upload (row as in the file, column, value, message): the "
+        "first 20. Empty when the real call would succeed."
+    ),
+    examples=[[{"row": 5, "column": "Zip", "value": "n/a", "message": "is not a valid decimal"}]],
+)
+
+
+class CreatePreview(Schema):
+    """What `create-from-file` would do with the file (`dry_run=true`); nothing is written."""
+
+    dry_run: bool = Field(default=True, examples=[True])
+    fields: list[PreviewField]
+    rows: int = Field(examples=[1250], description="Rows the item would have.")
+    sample: list[dict[str, Any]] = Field(
+        description=(
+            "The first 20 rows as the API would return them, keyed by field label (the fields "
+            "have no ids yet); a value that would not fit is shown as the file's text."
+        ),
+        examples=[[{"Region": "North", "Revenue": 45200.5, "Zip": "02134"}]],
+    )
+    problems: list[dict[str, Any]] = PROBLEMS
+    problem_count: int = Field(default=0, examples=[0])
+    notes: list[str] = NOTES
+
+
+class AppendPreview(Schema):
+    """What `append-from-file` would do with the file (`dry_run=true`); nothing is written."""
+
+    dry_run: bool = Field(default=True, examples=[True])
+    fields: list[PreviewField] = Field(description="Where each loaded column would go.")
+    matched_columns: list[str] = Field(examples=[["Region", "Revenue"]])
+    skipped_columns: list[str] = Field(examples=[["Notes"]])
+    new_columns: list[str] = Field(
+        examples=[["Zip"]], description="Columns that would get a new field (add_new_fields)."
+    )
+    rows: int = Field(examples=[500], description="Rows the append would add.")
+    problems: list[dict[str, Any]] = PROBLEMS
+    problem_count: int = Field(default=0, examples=[0])
     notes: list[str] = NOTES

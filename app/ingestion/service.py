@@ -26,9 +26,19 @@ from app.core.errors import BadRequest, ErrorCode
 from app.data_items import service as data_items_service
 from app.fields import service as fields_service
 from app.fields.schemas import FieldCreate
+from app.fieldtypes import FieldType
 from app.ingestion.append import plan_append
-from app.ingestion.inference import ColumnPlan, infer_columns
-from app.ingestion.pipeline import Column, Phases, Progress, problems_error, write_rows
+from app.ingestion.inference import ColumnPlan, infer_columns, plan_new_columns
+from app.ingestion.options import SET_BY_USER, UploadOptions, resolve_headers
+from app.ingestion.pipeline import (
+    Column,
+    Phases,
+    Progress,
+    check_rows,
+    problems_error,
+    sample_rows,
+    write_rows,
+)
 from app.ingestion.readers import FileFormatError, RawTable, ReadLimits, read_table
 from app.ingestion.repository import ReferenceFileRepository
 from app.ingestion.upload import SpooledFile
@@ -101,6 +111,7 @@ async def create_from_file(
     upload: SpooledFile,
     sheet: str | None,
     settings: Settings,
+    options: UploadOptions | None = None,
     progress: Progress | None = None,
 ) -> CreateOutcome:
     phases = Phases()
@@ -116,9 +127,7 @@ async def create_from_file(
         phases.lap("read")
         if progress is not None:
             await progress(0, table.frame.height)
-        plans = await anyio.to_thread.run_sync(
-            lambda: infer_columns(table.frame, delimiter=table.delimiter)
-        )
+        plans = await _new_item_plans(table, _set_types(table, options))
         phases.lap("infer")
     except BaseException:
         await _settle(storing)
@@ -148,7 +157,7 @@ async def create_from_file(
         then=lambda: {c.target.id: c.stats.result() for c in columns},
     )
     phases.lap("write")
-    if result.problems:  # inference chose types every value fits; this is a safety net
+    if result.problems:  # a value that does not fit a type field_types set
         raise problems_error(result, "Cannot load the file")
     if result.control_chars:
         await load.mark_control_chars()
@@ -200,6 +209,7 @@ async def append_from_file(
     sheet: str | None,
     settings: Settings,
     maintenance: RowMaintenance,
+    options: UploadOptions | None = None,
     progress: Progress | None = None,
 ) -> AppendOutcome:
     phases = Phases()
@@ -221,7 +231,9 @@ async def append_from_file(
     index_drop = IndexDrop(load, maintenance)
     await index_drop.start(table.frame.height)
     try:
-        plan = await plan_append(session, item, table, add_new_fields=add_new_fields)
+        plan = await plan_append(
+            session, item, table, add_new_fields=add_new_fields, options=options
+        )
         phases.lap("plan")
         new_fields = [c for c in plan.columns if c.new_field]
         result = await write_rows(
@@ -270,6 +282,139 @@ async def append_from_file(
         skipped=plan.skipped,
         reference=reference,
         notes=table.notes + [_type_note(c.header, c.plan) for c in plan.columns if c.new_field],
+    )
+
+
+def _set_types(table: RawTable, options: UploadOptions | None) -> dict[int, FieldType]:
+    """Column index -> the type `field_types` sets for it."""
+    wanted = options.field_types if options is not None else {}
+    resolved = resolve_headers("field_types", wanted, table.headers)
+    return {index: wanted[key] for key, index in resolved.items()}
+
+
+async def _new_item_plans(table: RawTable, types: dict[int, FieldType]) -> list[ColumnPlan]:
+    """Each column's plan for a new item: inferred, or the type `field_types` sets."""
+    if not types:
+        return await anyio.to_thread.run_sync(
+            lambda: infer_columns(table.frame, delimiter=table.delimiter)
+        )
+    return await anyio.to_thread.run_sync(
+        lambda: plan_new_columns(
+            table.frame,
+            range(table.frame.width),
+            types,
+            delimiter=table.delimiter,
+            reason=SET_BY_USER,
+        )
+    )
+
+
+# ----------------------------------------------------------------------------- dry runs
+
+PREVIEW_ROWS = 20
+
+
+@dataclass
+class PreviewField:
+    field_label: str
+    field_type: str
+    field_order: int
+    column: str  # the file's header
+    reasons: str
+    new: bool = True
+
+
+@dataclass
+class CreatePreview:
+    fields: list[PreviewField]
+    rows: int
+    sample: list[dict[str, Any]]
+    problems: list[dict[str, Any]]
+    problem_count: int
+    notes: list[str]
+
+
+async def preview_create(
+    *, upload: SpooledFile, sheet: str | None, settings: Settings, options: UploadOptions | None
+) -> CreatePreview:
+    """What create_from_file would do with the file, without writing anything: its reading,
+    its inference (or the types field_types sets, every value of those columns checked) and
+    the first rows as they would be stored."""
+    table = await read_upload(upload, sheet=sheet, limits=_limits(settings))
+    types = _set_types(table, options)
+    plans = await _new_item_plans(table, types)
+    columns = [
+        Column(i, header, Field(field_label=label, field_type=plan.field_type), plan)
+        for i, (header, label, plan) in enumerate(
+            zip(table.headers, table.labels, plans, strict=True)
+        )
+    ]
+    # inference chose types every value of its columns fits: only the set ones can fail
+    set_by_user = [c for c in columns if c.index in types]
+    checked = await anyio.to_thread.run_sync(lambda: check_rows(table, set_by_user))
+    sample = await anyio.to_thread.run_sync(lambda: sample_rows(table, columns, PREVIEW_ROWS))
+    return CreatePreview(
+        fields=[
+            PreviewField(c.target.field_label, c.plan.field_type, c.index, c.header, c.plan.reasons)
+            for c in columns
+        ],
+        rows=table.frame.height,
+        sample=sample,
+        problems=checked.problems,
+        problem_count=checked.problem_count,
+        notes=table.notes + [_type_note(c.header, c.plan) for c in columns],
+    )
+
+
+@dataclass
+class AppendPreview:
+    fields: list[PreviewField]  # the fields the file's columns go into, existing and new
+    matched: list[str]
+    skipped: list[str]
+    new: list[str]
+    rows: int
+    problems: list[dict[str, Any]]
+    problem_count: int
+    notes: list[str]
+
+
+async def preview_append(
+    session: AsyncSession,
+    item: DataItem,
+    *,
+    upload: SpooledFile,
+    add_new_fields: bool,
+    sheet: str | None,
+    settings: Settings,
+    options: UploadOptions | None,
+) -> AppendPreview:
+    """What append_from_file would do with the file, without writing anything: which columns
+    go where, and every value that would fail the append (the first 20 listed)."""
+    table = await read_upload(upload, sheet=sheet, limits=_limits(settings))
+    plan = await plan_append(
+        session, item, table, add_new_fields=add_new_fields, options=options, create=False
+    )
+    checked = await anyio.to_thread.run_sync(lambda: check_rows(table, plan.columns))
+    ordered = sorted(plan.columns, key=lambda c: c.index)
+    return AppendPreview(
+        fields=[
+            PreviewField(
+                c.target.field_label,
+                c.target.field_type,
+                c.index,
+                c.header,
+                c.plan.reasons,
+                new=c.new_field,
+            )
+            for c in ordered
+        ],
+        matched=[c.header for c in ordered if not c.new_field],
+        skipped=plan.skipped,
+        new=plan.new,
+        rows=table.frame.height,
+        problems=checked.problems,
+        problem_count=checked.problem_count,
+        notes=table.notes + [_type_note(c.header, c.plan) for c in ordered if c.new_field],
     )
 
 

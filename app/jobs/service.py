@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.accounts.service import AuthenticatedAccount
 from app.core import wakeup
 from app.core.errors import AppError, ErrorCode, NotFound
+from app.ingestion.options import UploadOptions
 from app.ingestion.upload import SpooledFile
 from app.jobs.repository import JobRepository
 from app.jobs.schemas import JobKind, JobList, JobRead, JobStatus
@@ -79,13 +80,19 @@ async def enqueue_create(
     upload: SpooledFile,
     request_id: str | None,
     max_pending: int,
+    options: UploadOptions | None = None,
 ) -> ImportJob:
     return await _enqueue(
         session,
         account,
         kind=JobKind.CREATE_FROM_FILE,
         upload=upload,
-        params={"data_name": data_name, "data_description": data_description, "sheet": sheet},
+        params={
+            "data_name": data_name,
+            "data_description": data_description,
+            "sheet": sheet,
+            **(options.params() if options is not None else {}),
+        },
         data_item_id=None,
         request_id=request_id,
         max_pending=max_pending,
@@ -102,13 +109,19 @@ async def enqueue_append(
     upload: SpooledFile,
     request_id: str | None,
     max_pending: int,
+    options: UploadOptions | None = None,
 ) -> ImportJob:
     return await _enqueue(
         session,
         account,
         kind=JobKind.APPEND_FROM_FILE,
         upload=upload,
-        params={"data_item_id": item.id, "add_new_fields": add_new_fields, "sheet": sheet},
+        params={
+            "data_item_id": item.id,
+            "add_new_fields": add_new_fields,
+            "sheet": sheet,
+            **(options.params() if options is not None else {}),
+        },
         data_item_id=item.id,
         request_id=request_id,
         max_pending=max_pending,
