@@ -25,6 +25,7 @@ from app.ingestion.inference import ColumnPlan, convert_column
 from app.ingestion.readers import RawTable
 from app.models import Field
 from app.rows.loading import RowLoad
+from app.rows.upsert import UpsertLoad
 
 # Told (rows written, rows in the file) as a load goes on; import jobs report it to pollers.
 Progress = Callable[[int, int], Awaitable[None]]
@@ -181,7 +182,7 @@ def chunk_bounds(total: int) -> list[tuple[int, int]]:
 
 
 async def write_rows(
-    load: RowLoad,
+    load: RowLoad | UpsertLoad,
     table: RawTable,
     columns: Sequence[Column],
     progress: Progress | None = None,

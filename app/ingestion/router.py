@@ -260,6 +260,17 @@ async def create_from_file(
             "sheet": _SHEET,
             "field_types": _FIELD_TYPES,
             "column_map": _COLUMN_MAP,
+            "key_fields": {
+                "type": "string",
+                "description": (
+                    "JSON array of field ids: an upsert. A row whose values in these fields "
+                    "match one existing row updates that row's cells from the file's columns "
+                    "(an empty cell empties it); the other rows are appended. A key repeated "
+                    "in the file, or matching several rows, is a 400; text matches exactly, "
+                    "numbers by value."
+                ),
+                "example": "[101]",
+            },
         },
         [FILE_FIELD],
     ),

@@ -47,8 +47,17 @@ class CreateFromFileResult(Schema):
 class AppendFromFileResult(Schema):
     id: int = Field(examples=[42])
     data_name: str = Field(examples=["Q1 Sales Report"])
-    rows_appended: int = Field(examples=[500])
+    rows_appended: int = Field(examples=[500], description="Rows added (inserted).")
     cells_created: int = Field(examples=[1500])
+    rows_inserted: int = Field(
+        default=0, examples=[500], description="The same as rows_appended (upserts count both)."
+    )
+    rows_updated: int = Field(
+        default=0, examples=[0], description="Existing rows updated (key_fields: an upsert)."
+    )
+    cells_updated: int = Field(
+        default=0, examples=[0], description="Cells of updated rows given a different value."
+    )
     matched_columns: list[str] = Field(examples=[["Region", "Revenue", "Close Date"]])
     skipped_columns: list[str] = Field(examples=[[]])
     reference_file: ReferenceFileBrief

@@ -27,7 +27,7 @@ from app.data_items import service as data_items_service
 from app.fields import service as fields_service
 from app.fields.schemas import FieldCreate
 from app.fieldtypes import FieldType
-from app.ingestion.append import plan_append
+from app.ingestion.append import AppendPlan, plan_append
 from app.ingestion.inference import ColumnPlan, infer_columns, plan_new_columns
 from app.ingestion.options import SET_BY_USER, UploadOptions, resolve_headers
 from app.ingestion.pipeline import (
@@ -44,6 +44,7 @@ from app.ingestion.repository import ReferenceFileRepository
 from app.ingestion.upload import SpooledFile
 from app.models import DataItem, Field, ReferenceFile
 from app.rows.loading import IndexDrop, RowLoad, RowMaintenance
+from app.rows.upsert import UpsertCounts, UpsertLoad
 from app.summary import service as summary_service
 from app.webhooks import service as webhooks_service
 from app.webhooks.schemas import WebhookEvent
@@ -194,6 +195,7 @@ class AppendOutcome:
     item: DataItem
     rows: int
     cells: int
+    counts: UpsertCounts
     matched: list[str]
     skipped: list[str]
     reference: ReferenceFile
@@ -235,9 +237,19 @@ async def append_from_file(
             session, item, table, add_new_fields=add_new_fields, options=options
         )
         phases.lap("plan")
+        keys = upsert_keys(item_id, plan, options)
+        upsert = None
+        if keys:
+            upsert = UpsertLoad(
+                session,
+                item_id,
+                keys,
+                required=[c.target.id for c in plan.columns if c.required],
+                emptied=[c.target.id for c in plan.columns],
+            )
         new_fields = [c for c in plan.columns if c.new_field]
         result = await write_rows(
-            load,
+            upsert or load,
             table,
             plan.columns,
             progress,
@@ -246,19 +258,28 @@ async def append_from_file(
         )
         if result.problems:
             raise problems_error(result, "Cannot append the file")
+        counts = UpsertCounts(rows_inserted=result.rows, cells_created=result.cells)
+        if upsert is not None:
+            numbers = table.row_numbers
+            counts = await upsert.finish(row_number=lambda o: int(numbers[int(o)]))
     except BaseException as exc:
         await index_drop.failed(exc)
         raise
     phases.lap("write")
     if result.control_chars:
         await load.mark_control_chars()
-    # new fields are empty in the rows that were there: the file has it all
+    # new fields are empty in the rows that were there (or get the file's values): the file
+    # has it all
     new_stats = await result.then_result()
     if new_stats:
         await summary_service.replace_stats(session, item.id, new_stats)
-    for column in plan.columns:
-        if not column.new_field:
-            await summary_service.add_aggregates(session, item.id, column.target, column.stats)
+    existing = [c.target for c in plan.columns if not c.new_field]
+    if counts.rows_updated:  # values were replaced: recounted when next read
+        await summary_service.mark_stale(session, item.id, [f.id for f in existing])
+    else:
+        for column in plan.columns:
+            if not column.new_field:
+                await summary_service.add_aggregates(session, item.id, column.target, column.stats)
     phases.lap("stats")
     await session.refresh(item)
     await webhooks_service.emit(
@@ -267,22 +288,47 @@ async def append_from_file(
         event=WebhookEvent.DATA_ITEM_ROWS_APPENDED,
         data={
             "data_item": await webhooks_service.item_data(session, item),
-            "rows_appended": result.rows,
+            "rows_appended": counts.rows_inserted,
+            "rows_updated": counts.rows_updated,
             "reference_file": {"id": reference.id, "filename": reference.filename},
         },
     )
     log.info(
-        "data item %s: %d rows appended from %s %s", item.id, result.rows, upload.filename, phases
+        "data item %s: %d rows appended, %d updated from %s %s",
+        item.id,
+        counts.rows_inserted,
+        counts.rows_updated,
+        upload.filename,
+        phases,
     )
     return AppendOutcome(
         item=item,
-        rows=result.rows,
-        cells=result.cells,
+        rows=counts.rows_inserted,
+        cells=counts.cells_created,
+        counts=counts,
         matched=[table.headers[c.index] for c in sorted(plan.columns, key=lambda c: c.index)],
         skipped=plan.skipped,
         reference=reference,
         notes=table.notes + [_type_note(c.header, c.plan) for c in plan.columns if c.new_field],
     )
+
+
+def upsert_keys(item_id: int, plan: AppendPlan, options: UploadOptions | None) -> dict[int, str]:
+    """The key fields of an upsert (field id -> label), each loaded from a column of the file."""
+    if options is None or not options.key_fields:
+        return {}
+    loaded = {c.target.id: c.target.field_label for c in plan.columns if not c.new_field}
+    out: dict[int, str] = {}
+    for field_id in options.key_fields:
+        if field_id not in loaded:
+            raise BadRequest(
+                f"`key_fields` names field {field_id}, which is not a field of data item "
+                f"{item_id} that a column of the file goes into: an upsert matches rows on "
+                "values the file gives.",
+                details=[{"field": "key_fields", "value": field_id, "message": "not loaded"}],
+            )
+        out[field_id] = loaded[field_id]
+    return out
 
 
 def _set_types(table: RawTable, options: UploadOptions | None) -> dict[int, FieldType]:
@@ -394,6 +440,7 @@ async def preview_append(
     plan = await plan_append(
         session, item, table, add_new_fields=add_new_fields, options=options, create=False
     )
+    upsert_keys(item.id, plan, options)
     checked = await anyio.to_thread.run_sync(lambda: check_rows(table, plan.columns))
     ordered = sorted(plan.columns, key=lambda c: c.index)
     return AppendPreview(
