@@ -23,6 +23,7 @@ from app.fieldtypes import CellError, Stored
 from app.models import DataItem, Field
 from app.rows.repository import RowRepository
 from app.rows.search import has_control_chars
+from app.rows.upsert import UpsertCounts, UpsertLoad
 from app.rows.values import ROW_REF_KEY, FieldInfo, field_infos, parse_values, problem_error
 from app.summary import service as summary_service
 from app.summary.service import FieldChange
@@ -141,13 +142,7 @@ async def bulk_create(
     *,
     max_rows: int,
 ) -> tuple[int, int]:
-    if not rows:
-        raise BadRequest("`rows` is empty: send at least one row.")
-    if len(rows) > max_rows:
-        raise BadRequest(
-            f"Too many rows: {len(rows):,} in one request; the limit is {max_rows:,} "
-            "(MAX_BULK_ROWS). Send them in several requests, or upload a file."
-        )
+    _check_size(rows, max_rows)
     documents, changes, cells, control, problems = read_rows(rows, fields)
     if problems:
         raise problem_error(problems, "rows")
@@ -158,3 +153,113 @@ async def bulk_create(
     await repo.copy_documents(first, documents)
     await summary_service.record_changes(session, item.id, {f.id: f for f in fields}, changes)
     return len(documents), cells
+
+
+def read_partial_rows(
+    rows: Sequence[Any], fields: Sequence[Field]
+) -> tuple[list[str], list[list[str]], dict[int, FieldChange], bool, list[dict[str, Any]]]:
+    """(row documents of the non-empty cells, each row's keys given as empty, statistics
+    changes of the values given, whether one holds a control character, problems) of an
+    upsert's rows: each row gives some cells (an update) or all the cells it has (an insert);
+    required fields are checked once it is known which rows are inserted."""
+    by_key = field_infos(fields)
+    columns = {key: Column(info) for key, info in by_key.items()}
+    documents: list[str] = []
+    empties: list[list[str]] = []
+    problems: list[dict[str, Any]] = []
+    control = False
+    for index, raw in enumerate(rows):
+        if not isinstance(raw, dict):
+            problems.append({"row": index, "message": "must be an object keyed by field id"})
+            continue
+        pieces: list[str] = []
+        emptied: list[str] = []
+        clean = True
+        for key, value in raw.items():
+            column = columns.get(key)
+            if column is None:
+                if key == ROW_REF_KEY:
+                    continue
+                clean = False
+                break
+            entry = column.read(value)
+            if entry is _BAD:
+                clean = False
+                break
+            if entry is _EMPTY:
+                emptied.append(key)
+                continue
+            pieces.append(entry[1])
+            column.added.append(entry[0])
+            control = control or entry[2]
+        if not clean:
+            problems.extend(
+                {"row": index, **p} for p in parse_values(raw, by_key, complete=False).problems
+            )
+            continue
+        documents.append("{" + ",".join(pieces) + "}")
+        empties.append(emptied)
+    changes = {
+        column.field.id: FieldChange(added=column.added)
+        for column in columns.values()
+        if column.added
+    }
+    return documents, empties, changes, control, problems
+
+
+async def bulk_upsert(
+    session: AsyncSession,
+    item: DataItem,
+    fields: Sequence[Field],
+    rows: Sequence[Any],
+    key_fields: Sequence[int],
+    *,
+    max_rows: int,
+) -> UpsertCounts:
+    """Rows whose `key_fields` values match one existing row update its given cells (null
+    empties one); the others are inserted. All or nothing (see app/rows/upsert.py)."""
+    _check_size(rows, max_rows)
+    by_id = {f.id: f for f in fields}
+    if len(set(key_fields)) != len(key_fields):
+        raise BadRequest(
+            "`key_fields` names a field more than once.",
+            details=[{"field": "key_fields", "message": "names a field more than once"}],
+        )
+    unknown = [k for k in key_fields if k not in by_id]
+    if unknown:
+        raise BadRequest(
+            f"`key_fields` names field {unknown[0]}, which is not a field of data item {item.id}.",
+            details=[
+                {"field": "key_fields", "value": k, "message": "unknown field"} for k in unknown
+            ],
+        )
+    documents, empties, changes, control, problems = read_partial_rows(rows, fields)
+    if problems:
+        raise problem_error(problems, "rows")
+    upsert = UpsertLoad(
+        session,
+        item.id,
+        {k: by_id[k].field_label for k in key_fields},
+        required=[f.id for f in fields if f.field_required],
+    )
+    await upsert.allocate(len(documents))
+    await upsert.write(0, documents, empties)
+    counts = await upsert.finish()
+    if not item.has_control_chars and control:
+        await upsert.mark_control_chars()
+    if counts.rows_updated:  # values were replaced: recounted when next read
+        touched = {int(k) for row in empties for k in row} | set(changes)
+        await summary_service.mark_stale(session, item.id, sorted(touched))
+    else:
+        await summary_service.record_changes(session, item.id, by_id, changes)
+    return counts
+
+
+def _check_size(rows: Sequence[Any], max_rows: int) -> None:
+    if not rows:
+        raise BadRequest("`rows` is empty: send at least one row.")
+    if len(rows) > max_rows:
+        raise BadRequest(
+            f"Too many rows: {len(rows):,} in one request; the limit is {max_rows:,} "
+            "(MAX_BULK_ROWS). Send them in several requests, or upload a file."
+        )

@@ -108,7 +108,8 @@ async def create_row(
     description=(
         "Every row is checked first; if any is invalid the request is a 400 whose `details` name "
         "each problem (row index, field, value) and nothing is written. At most MAX_BULK_ROWS "
-        "rows per request (default 10,000)."
+        "rows per request (default 10,000). With `key_fields`, an upsert: rows matching one "
+        "existing row on those fields update it, the others are created."
     ),
     responses=errors(400, 401, 404, 413),
 )
@@ -120,11 +121,23 @@ async def bulk_create(
     settings: SettingsDep,
     changes: RowChangesDep,
 ) -> BulkCreated:
+    if payload.key_fields:
+        counts = await service.bulk_upsert(
+            session, item, fields, payload.rows, payload.key_fields, max_rows=settings.max_bulk_rows
+        )
+        changes.item_changed(item.id)
+        return BulkCreated(
+            rows_created=counts.rows_inserted,
+            cells_created=counts.cells_created,
+            rows_inserted=counts.rows_inserted,
+            rows_updated=counts.rows_updated,
+            cells_updated=counts.cells_updated,
+        )
     created, cells = await service.bulk_create(
         session, item, fields, payload.rows, max_rows=settings.max_bulk_rows
     )
     changes.item_changed(item.id)
-    return BulkCreated(rows_created=created, cells_created=cells)
+    return BulkCreated(rows_created=created, cells_created=cells, rows_inserted=created)
 
 
 @router.get(

@@ -3,7 +3,7 @@ models document them in OpenAPI."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, RootModel
 
@@ -29,10 +29,25 @@ class RowValues(InputSchema):
     )
 
 
+FieldId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
 class RowBulkCreate(InputSchema):
     rows: list[Any] = Field(
         description="Rows to create, each keyed by field id. All or nothing.",
         examples=[[{"101": "East", "102": 1200.5}, {"101": "South", "102": 980}]],
+    )
+    key_fields: list[FieldId] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description=(
+            "An upsert: a row whose values in these fields match one existing row updates the "
+            "cells it gives (null empties one); the others are created. A row without a key "
+            "value, a key repeated in `rows`, or one matching several rows is a 400. Text "
+            "matches exactly, numbers by value."
+        ),
+        examples=[[101]],
     )
 
 
@@ -61,6 +76,11 @@ class RowCreated(Schema):
 class BulkCreated(Schema):
     rows_created: int = Field(examples=[2])
     cells_created: int = Field(examples=[6])
+    rows_inserted: int = Field(examples=[2], description="The same as rows_created.")
+    rows_updated: int = Field(default=0, examples=[0], description="key_fields: rows updated.")
+    cells_updated: int = Field(
+        default=0, examples=[0], description="Cells of updated rows given a different value."
+    )
 
 
 class RowUpdated(Schema):

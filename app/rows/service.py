@@ -18,7 +18,7 @@ from app.core.reads import read_connection
 from app.fieldtypes import CellError, FieldType, Stored, kind_of
 from app.models import DataItem, Field
 from app.rows import filters, partitions, repository, values
-from app.rows.bulk import bulk_create
+from app.rows.bulk import bulk_create, bulk_upsert
 from app.rows.repository import RowRepository
 from app.rows.values import (
     ROW_REF_KEY,
@@ -33,7 +33,7 @@ from app.rows.values import (
 from app.summary import service as summary_service
 from app.summary.service import FieldChange
 
-__all__ = ["bulk_create"]  # (the router's entry for bulk writes)
+__all__ = ["bulk_create", "bulk_upsert"]  # (the router's entries for bulk writes)
 
 MAX_LIMIT = 500
 MAX_SQL_OFFSET = 2**62  # an offset past any item's rows (a bigint holds it)
