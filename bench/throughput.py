@@ -262,8 +262,75 @@ def drop_floor(dsn: str) -> None:
     asyncio.run(drop())
 
 
-def measure(a: argparse.Namespace) -> list[float]:
-    """Every endpoint against its floor; returns the ratios."""
+FLOOR_SERVER = """
+import asyncio, socket, sys
+import uvicorn
+sys.path.insert(0, sys.argv[1])
+from floor_app import app
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+sock.bind(("127.0.0.1", int(sys.argv[2])))
+server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+asyncio.run(server.serve(sockets=[sock]))
+"""
+
+
+def start_floor(env: dict[str, str], port: int, workers: int = 1) -> list[subprocess.Popen[bytes]]:
+    """The floor app: `workers` uvicorn processes, each on a socket of its own on the same port
+    (SO_REUSEPORT, TCP_NODELAY: as the service's WORKERS), once they accept connections."""
+    app_dir = Path(tempfile.mkdtemp(prefix="dis-floor-"))
+    (app_dir / "floor_app.py").write_text(FLOOR_APP)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", FLOOR_SERVER, str(app_dir), str(port)], env=env)
+        for _ in range(workers)
+    ]
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    time.sleep(1.0 if workers > 1 else 0)  # every process up, not only the first
+    return procs
+
+
+def stop_floor(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(10)
+
+
+def floor_scaling(a: argparse.Namespace, env: dict[str, str], one_url: str) -> None:
+    """The floor's item detail with two processes next to one: what two processes can gain on
+    this machine, where wrk and PostgreSQL share the same cores (the ceiling of the service's
+    WORKERS=2 ratio)."""
+    port = free_port()
+    procs = start_floor(env, port, workers=2)
+    try:
+        two_url = f"http://127.0.0.1:{port}/item/{a.item}"
+        wrk(two_url, a.key, 4, 2)
+        one_runs: list[tuple[float, str, str]] = []
+        two_runs: list[tuple[float, str, str]] = []
+        for _ in range(a.repeat):
+            one_runs.append(wrk(one_url, a.key, a.connections, a.seconds))
+            two_runs.append(wrk(two_url, a.key, a.connections, a.seconds))
+        one, _, _ = median_run(one_runs)
+        two, _, _ = median_run(two_runs)
+        print(
+            f"floor item detail, two processes: {two:.0f} req/s; one {one:.0f} req/s; "
+            f"ratio {two / one:.2f} (what two processes can gain here)"
+            + (f"  [two {runs(two_runs)}; one {runs(one_runs)}]" if a.repeat > 1 else ""),
+            flush=True,
+        )
+    finally:
+        stop_floor(procs)
+
+
+def measure(a: argparse.Namespace, scaling: bool = False) -> list[float]:
+    """Every endpoint against its floor; returns the ratios. `scaling`: also the floor with two
+    processes against one."""
     api = a.service.rstrip("/") + "/api/v1"
     h = {"X-Api-Key": a.key}
     detail = httpx.get(f"{api}/data-items/{a.item}/", headers=h, timeout=60).json()
@@ -278,19 +345,8 @@ def measure(a: argparse.Namespace) -> list[float]:
     load_floor(a.dsn, a.key, a.item, detail, rows)
     port = free_port()
     env = {**os.environ, "FLOOR_DSN": a.dsn, "FLOOR_WIDGET_SQL": widget_sql(api, h, a.item, widget)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c",
-         f"import uvicorn; exec({FLOOR_APP!r}); uvicorn.run(app, host='127.0.0.1', "
-         f"port={port}, log_level='warning')"],
-        env=env,
-    )  # fmt: skip
+    procs = start_floor(env, port)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         floor = f"http://127.0.0.1:{port}"
         base = f"{api}/data-items/{a.item}"
         pairs = [
@@ -324,10 +380,11 @@ def measure(a: argparse.Namespace) -> list[float]:
             )
         worst = min(ratios)
         print(f"throughput: service/floor = {worst:.2f} (worst endpoint; target >= {TARGET})")
+        if scaling:
+            floor_scaling(a, env, f"{floor}/item/{a.item}")
         return ratios
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_floor(procs)
         drop_floor(a.dsn)
         if created_widget:
             httpx.delete(f"{api}/data-items/{a.item}/widgets/{widget}/", headers=h, timeout=60)
@@ -422,7 +479,7 @@ def setup_and_measure(a: argparse.Namespace) -> int:
         item = int(svc.upload(csv, data_name="gems")["id"])
         wait_for_background(dsn, item)
         a.service, a.key, a.item, a.dsn = svc.base, key, item, dsn
-        ratios = measure(a)
+        ratios = measure(a, scaling=True)
         if min(ratios) < TARGET:
             status = 1
         # the same item detail with two worker processes (the machine's 2 cores), alternating
