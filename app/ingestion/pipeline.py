@@ -24,8 +24,7 @@ from app.ingestion.documents import build_documents, has_control_chars
 from app.ingestion.inference import ColumnPlan, convert_column
 from app.ingestion.readers import RawTable
 from app.models import Field
-from app.rows.loading import RowLoad
-from app.rows.upsert import UpsertLoad
+from app.rows.loading import RowLoad, UpsertLoad
 
 # Told (rows written, rows in the file) as a load goes on; import jobs report it to pollers.
 Progress = Callable[[int, int], Awaitable[None]]

@@ -43,8 +43,7 @@ from app.ingestion.readers import FileFormatError, RawTable, ReadLimits, read_ta
 from app.ingestion.repository import ReferenceFileRepository
 from app.ingestion.upload import SpooledFile
 from app.models import DataItem, Field, ReferenceFile
-from app.rows.loading import IndexDrop, RowLoad, RowMaintenance
-from app.rows.upsert import UpsertCounts, UpsertLoad
+from app.rows.loading import IndexDrop, RowLoad, RowMaintenance, UpsertCounts, UpsertLoad
 from app.summary import service as summary_service
 from app.webhooks import service as webhooks_service
 from app.webhooks.schemas import WebhookEvent
@@ -54,6 +53,7 @@ __all__ = [
     "AppendOutcome",
     "CreateOutcome",
     "Progress",
+    "UploadOptions",
     "append_from_file",
     "create_from_file",
     "read_upload",

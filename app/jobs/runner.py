@@ -34,7 +34,6 @@ from app.core.db import create_sessionmaker
 from app.core.errors import AppError
 from app.data_items.dependencies import owned_item
 from app.ingestion import service as ingestion_service
-from app.ingestion.options import UploadOptions
 from app.ingestion.results import append_result, create_result
 from app.ingestion.upload import SpooledFile, spool_path
 from app.jobs import queue
@@ -304,7 +303,7 @@ class ImportJobRunner:
                     upload=upload,
                     sheet=params.get("sheet"),
                     settings=self.settings,
-                    options=UploadOptions.from_params(params),
+                    options=ingestion_service.UploadOptions.from_params(params),
                     progress=beat.progress,
                 )
                 item_id, rows = created.item.id, created.rows
@@ -320,7 +319,7 @@ class ImportJobRunner:
                     sheet=params.get("sheet"),
                     settings=self.settings,
                     maintenance=self.maintenance,
-                    options=UploadOptions.from_params(params),
+                    options=ingestion_service.UploadOptions.from_params(params),
                     progress=beat.progress,
                 )
                 item_id, rows = item.id, appended.rows

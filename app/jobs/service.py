@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.accounts.service import AuthenticatedAccount
 from app.core import wakeup
 from app.core.errors import AppError, ErrorCode, NotFound
-from app.ingestion.options import UploadOptions
+from app.ingestion.service import UploadOptions
 from app.ingestion.upload import SpooledFile
 from app.jobs.repository import JobRepository
 from app.jobs.schemas import JobKind, JobList, JobRead, JobStatus

@@ -6,6 +6,8 @@ A new item:  `RowLoad.for_new_item` (its partition, created detached) -> `alloca
 An append:   `RowLoad.for_append` (the item's row lock, taken first) -> `IndexDrop.start`
              (a big append drops the search index) -> `allocate` + `write` per chunk ->
              `IndexDrop.failed` if the append fails (the index is rebuilt either way).
+An upsert:   `UpsertLoad` (app/rows/upsert.py) in place of the RowLoad given to the writes: rows are
+             staged, then matched on key fields and applied by `finish`.
 Everything runs in the caller's transaction: rows become visible when it commits, with the item.
 """
 
@@ -24,8 +26,9 @@ from app.rows.maintenance import (
     take_over_index_build,
 )
 from app.rows.repository import RowRepository
+from app.rows.upsert import UpsertCounts, UpsertLoad
 
-__all__ = ["IndexDrop", "RowLoad", "RowMaintenance"]
+__all__ = ["IndexDrop", "RowLoad", "RowMaintenance", "UpsertCounts", "UpsertLoad"]
 
 
 class RowLoad:

@@ -15,18 +15,17 @@ Matching compares stored JSON values: text exactly (case and spaces count), numb
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import BadRequest
 from app.rows.repository import RowRepository
+from app.rows.upsert_repository import UpsertRepository
 
 MAX_REPORTED = 20
-_STAGE = "upsert_stage"
 
 
 @dataclass
@@ -54,24 +53,17 @@ class UpsertLoad:
         required: Sequence[int],
         emptied: Sequence[int] = (),
     ) -> None:
-        self.session = session
         self.item_id = int(item_id)
-        self.keys = [str(k) for k in keys]
         self.labels = list(keys.values())
         self.required = [str(r) for r in required]
         self.emptied = [str(e) for e in emptied]
-        self._repo = RowRepository(session, item_id)
+        self._sql = UpsertRepository(session, item_id, [str(k) for k in keys])
+        self._rows = RowRepository(session, item_id)
         self._staged = False
 
     async def _stage(self) -> None:
         if not self._staged:
-            await self.session.execute(
-                text(
-                    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} "
-                    "(ord bigint PRIMARY KEY, doc jsonb NOT NULL, emptied text[]) ON COMMIT DROP"
-                )
-            )
-            await self.session.execute(text(f"TRUNCATE {_STAGE}"))
+            await self._sql.create_stage()
             self._staged = True
 
     async def allocate(self, count: int) -> int:
@@ -84,119 +76,49 @@ class UpsertLoad:
     ) -> None:
         """Stage rows `first`, `first + 1`, … (their order in the request or file)."""
         await self._stage()
-        conn = await self.session.connection()
-        raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
-        records = (
+        await self._sql.copy(
             (first + i, doc, None if emptied is None else list(emptied[i]))
             for i, doc in enumerate(documents)
         )
-        await driver.copy_records_to_table(
-            _STAGE, columns=["ord", "doc", "emptied"], records=records
-        )
 
     async def mark_control_chars(self) -> None:
-        await self._repo.mark_control_chars()
+        await self._rows.mark_control_chars()
 
-    async def _rows(self, sql: str, **params: Any) -> list[Any]:
-        result = await self.session.execute(
-            text(sql), {"item": self.item_id, "keys": self.keys, **params}
-        )
-        return list(result)
-
-    def _key_sql(self, alias: str, column: str) -> str:
-        return ", ".join(f"{alias}.{column}->'{k}'" for k in self.keys)
-
-    async def finish(self, row_number: Any = None) -> UpsertCounts:
+    async def finish(self, row_number: Callable[[int], Any] | None = None) -> UpsertCounts:
         """Check, then update the matched rows and insert the others. `row_number(ord)`: how a
         staged row is named in errors (default: its 0-based index, as a bulk write names rows)."""
         await self._stage()
         name = row_number or (lambda ord_: ord_)
         await self._check_keys(name)
-        await self.session.execute(
-            text(
-                "CREATE TEMPORARY TABLE IF NOT EXISTS upsert_match "
-                "(ord bigint, row_ref bigint) ON COMMIT DROP"
-            )
-        )
-        await self.session.execute(text("TRUNCATE upsert_match"))
-        matches = " AND ".join(f"r.\"values\"->'{k}' = s.doc->'{k}'" for k in self.keys)
-        await self.session.execute(
-            text(
-                f"INSERT INTO upsert_match SELECT s.ord, r.row_ref FROM {_STAGE} s "
-                f"JOIN rows r ON r.data_item_id = :item AND {matches}"
-            ),
-            {"item": self.item_id},
-        )
-        several = await self._rows(
-            "SELECT ord, count(*) FROM upsert_match GROUP BY ord HAVING count(*) > 1 "
-            f"ORDER BY ord LIMIT {MAX_REPORTED}"
-        )
+        await self._sql.match()
+        several = await self._sql.matching_several(MAX_REPORTED)
         if several:
             raise BadRequest(
                 f"{self._key_names()} must identify one row, but the key of row "
-                f"{name(several[0][0])} matches {several[0][1]} existing rows. Nothing was written.",
+                f"{name(several[0][0])} matches {several[0][1]} existing rows. Nothing was "
+                "written.",
                 details=[
-                    {"row": name(o), "matches": int(n), "message": "matches more than one row"}
+                    {"row": name(o), "matches": n, "message": "matches more than one row"}
                     for o, n in several
                 ],
             )
-        await self._check_required(name)
+        if self.required:
+            bad = await self._sql.leaving_required_empty(self.required, self.emptied, MAX_REPORTED)
+            if bad:
+                raise BadRequest(
+                    f"Row {name(bad[0])} would leave a required field empty. Nothing was written.",
+                    details=[
+                        {"row": name(o), "message": "leaves a required field empty"} for o in bad
+                    ],
+                )
         counts = UpsertCounts()
-        emptied = "coalesce(s.emptied, CAST(:emptied AS text[]))"
-        cells = await self._rows(
-            f"""
-            SELECT count(*) FILTER (WHERE r."values" ? e.key),
-                   count(*) FILTER (WHERE NOT r."values" ? e.key)
-            FROM upsert_match m JOIN {_STAGE} s USING (ord)
-            JOIN rows r ON r.data_item_id = :item AND r.row_ref = m.row_ref
-            CROSS JOIN LATERAL jsonb_each(s.doc) e
-            WHERE NOT e.key = ANY(CAST(:keys AS text[]))
-              AND r."values"->e.key IS DISTINCT FROM e.value
-            """
-        )
-        counts.cells_updated, created_in_matched = int(cells[0][0]), int(cells[0][1])
-        removed = await self._rows(
-            f"""
-            SELECT count(*) FROM upsert_match m JOIN {_STAGE} s USING (ord)
-            JOIN rows r ON r.data_item_id = :item AND r.row_ref = m.row_ref
-            CROSS JOIN LATERAL unnest({emptied}) k(key)
-            WHERE r."values" ? k.key AND NOT s.doc ? k.key
-            """,
-            emptied=self.emptied,
-        )
-        counts.cells_removed = int(removed[0][0])
-        updated = await self.session.execute(
-            text(
-                f"""
-                UPDATE rows r SET "values" = (r."values" - {emptied}) || s.doc
-                FROM upsert_match m JOIN {_STAGE} s USING (ord)
-                WHERE r.data_item_id = :item AND r.row_ref = m.row_ref
-                """
-            ),
-            {"item": self.item_id, "emptied": self.emptied},
-        )
-        counts.rows_updated = int(updated.rowcount)  # type: ignore[attr-defined]
-        inserting = await self._rows(
-            f"SELECT count(*), coalesce(sum((SELECT count(*) FROM jsonb_object_keys(s.doc))), 0) "
-            f"FROM {_STAGE} s WHERE NOT EXISTS (SELECT 1 FROM upsert_match m WHERE m.ord = s.ord)"
-        )
-        counts.rows_inserted, inserted_cells = int(inserting[0][0]), int(inserting[0][1])
-        counts.cells_created = created_in_matched + inserted_cells
+        counts.cells_updated, filled = await self._sql.changed_cells()
+        counts.cells_removed = await self._sql.emptied_cells(self.emptied)
+        counts.rows_updated = await self._sql.update_matched(self.emptied)
+        counts.rows_inserted, inserted_cells = await self._sql.unmatched()
+        counts.cells_created = filled + inserted_cells
         if counts.rows_inserted:
-            first = await self._repo.allocate(counts.rows_inserted)
-            await self.session.execute(
-                text(
-                    f"""
-                    INSERT INTO rows (data_item_id, row_ref, "values")
-                    SELECT :item, :first + row_number() OVER (ORDER BY s.ord) - 1, s.doc
-                    FROM {_STAGE} s
-                    WHERE NOT EXISTS (SELECT 1 FROM upsert_match m WHERE m.ord = s.ord)
-                    """
-                ),
-                {"item": self.item_id, "first": first},
-            )
+            await self._sql.insert_unmatched(await self._rows.allocate(counts.rows_inserted))
         return counts
 
     def _key_names(self, *, lower: bool = False) -> str:
@@ -204,25 +126,16 @@ class UpsertLoad:
         what = "the key field" if lower else "The key field"
         return what + ("s " if len(self.labels) > 1 else " ") + labels
 
-    async def _check_keys(self, name: Any) -> None:
+    async def _check_keys(self, name: Callable[[int], Any]) -> None:
         """Every staged row has every key; no key twice."""
-        missing = await self._rows(
-            f"SELECT ord FROM {_STAGE} WHERE NOT doc ?& CAST(:keys AS text[]) "
-            f"ORDER BY ord LIMIT {MAX_REPORTED}"
-        )
+        missing = await self._sql.without_keys(MAX_REPORTED)
         if missing:
             raise BadRequest(
-                f"Row {name(missing[0][0])} has no value for {self._key_names(lower=True)}: an "
+                f"Row {name(missing[0])} has no value for {self._key_names(lower=True)}: an "
                 "upsert finds rows by their keys, so every row needs them. Nothing was written.",
-                details=[{"row": name(o), "message": "has an empty key"} for (o,) in missing],
+                details=[{"row": name(o), "message": "has an empty key"} for o in missing],
             )
-        repeated = await self._rows(
-            f"""
-            SELECT array_agg(ord ORDER BY ord), jsonb_build_array({self._key_sql("s", "doc")})::text
-            FROM {_STAGE} s GROUP BY {self._key_sql("s", "doc")}
-            HAVING count(*) > 1 ORDER BY min(ord) LIMIT {MAX_REPORTED}
-            """
-        )
+        repeated = await self._sql.repeated_keys(MAX_REPORTED)
         if repeated:
             rows, key = repeated[0]
             raise BadRequest(
@@ -236,30 +149,6 @@ class UpsertLoad:
                         "message": "key repeated in the request",
                     }
                     for r, k in repeated
-                ],
-            )
-
-    async def _check_required(self, name: Any) -> None:
-        """Inserted rows fill every required field; matched rows do not empty one."""
-        if not self.required:
-            return
-        bad = await self._rows(
-            f"""
-            SELECT s.ord FROM {_STAGE} s
-            WHERE CASE WHEN EXISTS (SELECT 1 FROM upsert_match m WHERE m.ord = s.ord)
-                       THEN EXISTS (SELECT 1 FROM unnest(coalesce(s.emptied, CAST(:emptied AS text[]))) k(key)
-                                    WHERE k.key = ANY(CAST(:required AS text[])) AND NOT s.doc ? k.key)
-                       ELSE NOT s.doc ?& CAST(:required AS text[]) END
-            ORDER BY s.ord LIMIT {MAX_REPORTED}
-            """,
-            required=self.required,
-            emptied=self.emptied,
-        )
-        if bad:
-            raise BadRequest(
-                f"Row {name(bad[0][0])} would leave a required field empty. Nothing was written.",
-                details=[
-                    {"row": name(o), "message": "leaves a required field empty"} for (o,) in bad
                 ],
             )
 
