@@ -136,10 +136,12 @@ async def succeed(
     worker: str,
     result: dict[str, Any],
     data_item_id: int,
+    reference_file_id: int,
     rows: int,
 ) -> ImportJob | None:
-    """In the job's own transaction: succeeded, with its result, and the upload dropped. None if
-    the job is no longer running for `worker` (then the caller must roll back)."""
+    """In the job's own transaction: succeeded, with its result and the reference file it
+    stored, and the upload dropped. None if the job is no longer running for `worker` (then the
+    caller must roll back)."""
     return await _finish(
         session,
         job_id,
@@ -147,6 +149,7 @@ async def succeed(
         status="succeeded",
         result=result,
         data_item_id=data_item_id,
+        reference_file_id=reference_file_id,
         rows_processed=rows,
     )
 

@@ -306,7 +306,7 @@ class ImportJobRunner:
                     options=ingestion_service.UploadOptions.from_params(params),
                     progress=beat.progress,
                 )
-                item_id, rows = created.item.id, created.rows
+                item_id, rows, reference = created.item.id, created.rows, created.reference
                 result = create_result(created).model_dump(mode="json")
             else:
                 target = job.data_item_id or int(params["data_item_id"])
@@ -322,7 +322,7 @@ class ImportJobRunner:
                     options=ingestion_service.UploadOptions.from_params(params),
                     progress=beat.progress,
                 )
-                item_id, rows = item.id, appended.rows
+                item_id, rows, reference = item.id, appended.rows, appended.reference
                 result = append_result(appended).model_dump(mode="json")
             finished = await queue.succeed(
                 session,
@@ -330,6 +330,7 @@ class ImportJobRunner:
                 worker=self.worker_id,
                 result=result,
                 data_item_id=item_id,
+                reference_file_id=reference.id,
                 rows=rows,
             )
             if finished is None:

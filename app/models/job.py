@@ -60,6 +60,15 @@ class ImportJob(IdMixin, CreatedAtMixin, Base):
     )
     # the form fields of the upload (data_name, data_description, sheet, add_new_fields)
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
+    # the reference file the job stored, set when it succeeds (unique: one job stores one file);
+    # NULL once that file is deleted (DELETE /uploads/{id}/), and for a job that failed
+    reference_file_id: Mapped[int | None] = mapped_column(
+        BigInteger,
+        ForeignKey("reference_files.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+        unique=True,
+    )
     filename: Mapped[str] = mapped_column(Text, nullable=False)
     size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
     sha256: Mapped[str] = mapped_column(Text, nullable=False)
