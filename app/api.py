@@ -13,6 +13,7 @@ from app.rows.router import router as rows_router
 from app.status.router import router as status_router
 from app.summary.router import router as summary_router
 from app.transfer.router import router as transfer_router
+from app.uploads.router import router as uploads_router
 from app.usage.router import router as usage_router
 from app.webhooks.router import router as webhooks_router
 from app.widgets.router import router as widgets_router
@@ -28,6 +29,7 @@ API_ROUTERS = (
     widgets_router,
     transfer_router,
     jobs_router,
+    uploads_router,
     webhooks_router,
 )
 for router in API_ROUTERS:

@@ -204,6 +204,10 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
                 "description": "Uploads run in the background (`?async=true`): poll them here.",
             },
             {
+                "name": "uploads",
+                "description": "The files your items were loaded from, across your items.",
+            },
+            {
                 "name": "webhooks",
                 "description": "Signed HTTP callbacks when imports end and items change.",
             },
