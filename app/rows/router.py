@@ -1,4 +1,5 @@
-"""Rows of a data item: list and search, create (one or in bulk), read, patch, delete."""
+"""Rows of a data item: list and search, create (one or in bulk), read, patch and delete (one,
+or many by refs or a filter)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,15 @@ from app.core.openapi import errors
 from app.core.routing import ApiRouter
 from app.data_items.dependencies import DataItemDep, ItemId, LockedItemDep, owned_item
 from app.fields.dependencies import ItemFieldsDep, LockedFieldsDep, item_fields
-from app.rows import service
+from app.rows import bulk_change, service
 from app.rows.params import FilterParam, SearchParam, SortParam
 from app.rows.schemas import (
     BulkCreated,
+    BulkDeleted,
+    BulkUpdated,
     RowBulkCreate,
+    RowBulkDelete,
+    RowBulkUpdate,
     RowCreated,
     RowDeleted,
     RowList,
@@ -138,6 +143,60 @@ async def bulk_create(
     )
     changes.item_changed(item.id)
     return BulkCreated(rows_created=created, cells_created=cells, rows_inserted=created)
+
+
+@router.patch(
+    "/",
+    response_model=BulkUpdated,
+    summary="Change the same cells of many rows (by refs, a filter, or all)",
+    description=(
+        "Sets `values` (read as `PATCH …/rows/{row_ref}/` reads them; null empties a cell) on "
+        "every row that `row_refs` (at most MAX_BULK_ROWS) or `filter` (the filter of `GET "
+        '…/rows/`, as a JSON object) selects, or on every row with `"all": true`. A filter that '
+        'matches every row needs `"all": true` as well. One statement, all or nothing; the '
+        "counts say what changed (a row that already held the values is matched, not updated)."
+    ),
+    responses=errors(400, 401, 404, 413),
+)
+async def bulk_update(
+    payload: RowBulkUpdate,
+    item: LockedItemDep,
+    fields: LockedFieldsDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    changes: RowChangesDep,
+) -> BulkUpdated:
+    result = await bulk_change.update_rows(
+        session, item, fields, payload, max_refs=settings.max_bulk_rows
+    )
+    changes.item_changed(item.id, loaded=bulk_change.worth_vacuum(result.rows_updated))
+    return result
+
+
+@router.delete(
+    "/",
+    response_model=BulkDeleted,
+    summary="Delete many rows (by refs, a filter, or all)",
+    description=(
+        "Deletes the rows that `row_refs` (at most MAX_BULK_ROWS) or `filter` selects, or every "
+        'row with `"all": true`. A filter that matches every row needs `"all": true` as well. '
+        "One statement, all or nothing; refs are never reused."
+    ),
+    responses=errors(400, 401, 404, 413),
+)
+async def bulk_delete(
+    payload: RowBulkDelete,
+    item: LockedItemDep,
+    fields: LockedFieldsDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    changes: RowChangesDep,
+) -> BulkDeleted:
+    result = await bulk_change.delete_rows(
+        session, item, fields, payload, max_refs=settings.max_bulk_rows
+    )
+    changes.item_changed(item.id, loaded=bulk_change.worth_vacuum(result.rows_deleted))
+    return result
 
 
 @router.get(

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, RootModel
+from pydantic import ConfigDict, Field, RootModel, StrictInt, StrictStr
 
 from app.core.schemas import InputSchema, Schema
+from app.rows.filters import FilterConfig
 
 CellValue = str | float | bool | None
 
@@ -92,3 +93,88 @@ class RowUpdated(Schema):
 class RowDeleted(Schema):
     deleted: bool = Field(examples=[True])
     cells_removed: int = Field(examples=[3])
+
+
+# ------------------------------------------------------- bulk changes: PATCH and DELETE …/rows/
+
+
+class RowSelection(InputSchema):
+    """Which rows a bulk change touches: `row_refs`, or `filter`, or every row (`all`)."""
+
+    row_refs: list[StrictStr | StrictInt] | None = Field(
+        default=None,
+        description=(
+            "The rows' `_row_ref`s (strings as rows show them; integers are accepted), at most "
+            "MAX_BULK_ROWS, each once. An unknown ref is a 400 and nothing is written."
+        ),
+        examples=[["0", "7", "12"]],
+    )
+    filter: FilterConfig | None = Field(
+        default=None,
+        description=(
+            "The rows a filter matches, in the shape of `GET …/rows/?filter=` (here a JSON "
+            "object, not URL-encoded text). A filter that matches every row, or has no "
+            'conditions, needs `"all": true` too.'
+        ),
+    )
+    all: bool = Field(
+        default=False,
+        description=(
+            "Alone: every row of the item. With `filter`: confirms that the filter may match "
+            "every row (a guard against accidents). Not with `row_refs`."
+        ),
+        examples=[False],
+    )
+
+
+class RowBulkUpdate(RowSelection):
+    values: dict[str, Any] = Field(
+        description=(
+            "The cells to set on every selected row, keyed by field id, read as a single-row "
+            "PATCH reads them; null empties a cell (not of a required field)."
+        ),
+        examples=[{"101": "West", "104": True}],
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "values": {"101": "West", "104": True},
+                    "filter": {
+                        "match": "all",
+                        "conditions": [{"field": 101, "op": "eq", "value": "North"}],
+                    },
+                },
+                {"values": {"105": None}, "row_refs": ["0", "7", "12"]},
+                {"values": {"104": False}, "all": True},
+            ]
+        }
+    )
+
+
+class RowBulkDelete(RowSelection):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"row_refs": ["0", "7", "12"]},
+                {"filter": {"conditions": [{"field": 104, "op": "eq", "value": True}]}},
+                {"all": True},
+            ]
+        }
+    )
+
+
+class BulkUpdated(Schema):
+    rows_matched: int = Field(examples=[1250], description="Rows the selection picked.")
+    rows_updated: int = Field(
+        examples=[1180], description="Rows with at least one cell changed (the others held it)."
+    )
+    cells_updated: int = Field(examples=[1180], description="Cells whose value was replaced.")
+    cells_created: int = Field(examples=[40], description="Empty cells that got a value.")
+    cells_removed: int = Field(examples=[0], description="Cells emptied (null values).")
+
+
+class BulkDeleted(Schema):
+    rows_deleted: int = Field(examples=[1250])
+    cells_removed: int = Field(examples=[3750], description="Non-empty cells the rows held.")
