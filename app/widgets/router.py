@@ -12,9 +12,10 @@ from app.core.routing import ApiRouter
 from app.core.schemas import DeletedResult
 from app.data_items.dependencies import DataItemDep, LockedItemDep
 from app.fields.dependencies import ItemFieldsDep, LockedFieldsDep
-from app.widgets import data, service
+from app.widgets import data, insights, service
 from app.widgets.dependencies import SeriesDep, WidgetDep
 from app.widgets.schemas import (
+    InsightList,
     SeriesCreate,
     SeriesList,
     SeriesRead,
@@ -135,6 +136,29 @@ async def get_widget_data(
     item: DataItemDep, fields: ItemFieldsDep, widget: WidgetDep, session: SessionDep
 ) -> ExactJSONResponse:
     return ExactJSONResponse(await data.widget_data(session, item, fields, widget))
+
+
+@router.get(
+    "/{widget_id}/insights/",
+    response_model=InsightList,
+    response_class=ExactJSONResponse,
+    summary="Plain-English insights about the widget's data, with the exact numbers behind them",
+    description=(
+        "Computed from the groups the data endpoint returns (same filter, grouping, sort and "
+        "`row_limit`), per series with numeric values, exactly in PostgreSQL; no model involved, "
+        "the same data always gives the same insights. `trend` and `largest_change`: a label "
+        "field grouped by a date bucket, at least 2 (trend) or 3 (largest change) buckets with a "
+        'value, "(empty)" left out. `top_share`: a char, text or boolean label field, at least 2 '
+        "groups, none negative. `outliers`: at least 4 values, groups outside [Q1 - 1.5 IQR, "
+        "Q3 + 1.5 IQR], only when there is one. number and scatter widgets have none. A widget "
+        "that cannot be drawn is a 400, as for its data."
+    ),
+    responses=errors(400, 401, 404),
+)
+async def get_widget_insights(
+    item: DataItemDep, fields: ItemFieldsDep, widget: WidgetDep, session: SessionDep
+) -> ExactJSONResponse:
+    return ExactJSONResponse(await insights.widget_insights(session, item, fields, widget))
 
 
 # -------------------------------------------------------------------------------------- series

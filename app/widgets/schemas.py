@@ -346,3 +346,46 @@ class WidgetData(Schema):
         description="Some groups (or scatter points) were left out by row_limit or the caps.",
         examples=[False],
     )
+
+
+class InsightKind(StrEnum):
+    TREND = "trend"
+    LARGEST_CHANGE = "largest_change"
+    TOP_SHARE = "top_share"
+    OUTLIERS = "outliers"
+
+
+class Insight(Schema):
+    kind: InsightKind = Field(examples=["trend"])
+    text: str = Field(
+        description="One plain-English sentence; numbers rounded for display (2 places, "
+        "percentages 1).",
+        examples=["Sum of Revenue fell 10.0% from 100 (2026-01) to 90 (2026-03)."],
+    )
+    values: dict[str, Any] = Field(
+        description=(
+            "The exact numbers behind the text, and the series they are about (`series_id`, "
+            "`series`). trend: first_label, first, last_label, last, change, change_pct, "
+            "buckets. largest_change: previous_label, previous_value, label, value, change, "
+            "change_pct. top_share: label, value, total, share_pct, groups. outliers: outliers "
+            "[{label, value}], q1, q3, iqr, lower_bound, upper_bound, count. Percentages are "
+            "rounded half away from zero to 1 place; change_pct is null when the base is 0."
+        ),
+        examples=[
+            {
+                "series_id": 3,
+                "series": "Sum of Revenue",
+                "buckets": 3,
+                "first_label": "2026-01",
+                "first": 100,
+                "last_label": "2026-03",
+                "last": 90,
+                "change": -10,
+                "change_pct": -10.0,
+            }
+        ],
+    )
+
+
+class InsightList(Schema):
+    insights: list[Insight]
