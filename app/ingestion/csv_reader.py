@@ -1,5 +1,6 @@
 """CSV files: layout sniffing (blank lines, delimiter, header width) and parsing with Polars
-into a `Parsed` table (the text itself comes from `csv_text.TextSource`)."""
+into a `Parsed` table (the text itself comes from `csv_text.TextSource`). A `.tsv` file is read
+the same way, its delimiter always a tab."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
@@ -41,8 +43,9 @@ class _Layout:
     width: int
 
 
-def _sniff(text: str, whole: bool, limits: ReadLimits) -> _Layout:
-    """Leading blank lines, delimiter and header width from the first 1 MiB of text."""
+def _sniff(text: str, whole: bool, limits: ReadLimits, delimiter: str | None = None) -> _Layout:
+    """Leading blank lines, delimiter and header width from the first 1 MiB of text; with
+    `delimiter` (a .tsv file: tab), only the header width."""
     pos, skip = 0, 0
     while True:
         nl = text.find("\n", pos)
@@ -59,15 +62,21 @@ def _sniff(text: str, whole: bool, limits: ReadLimits) -> _Layout:
             details=[{"limit_bytes": SNIFF_BYTES}],
         )
     region = text[pos:] if whole else text[pos : text.rfind("\n") + 1]
-    best: tuple[tuple[bool, float, int], str, int] | None = None
-    for delimiter in DELIMITERS:
+    if delimiter is not None:  # given: one column when the header has none
         counts = _sample_counts(region, delimiter, truncated=not whole)
+        separator, width = delimiter, max(counts[:1] or [1])
+        if width > limits.max_columns:
+            raise too_many_columns(width, limits)
+        return _Layout(skip, separator, width)
+    best: tuple[tuple[bool, float, int], str, int] | None = None
+    for candidate in DELIMITERS:
+        counts = _sample_counts(region, candidate, truncated=not whole)
         if not counts or counts[0] < 2:
             continue
         consistent = sum(c == counts[0] for c in counts) / len(counts)
         key = (consistent == 1.0, consistent, counts[0])
         if best is None or key > best[0]:
-            best = (key, delimiter, counts[0])
+            best = (key, candidate, counts[0])
     separator, width = (best[1], best[2]) if best else (NUL, 1)
     if width > limits.max_columns:
         raise too_many_columns(width, limits)
@@ -100,7 +109,9 @@ def _sample_counts(region: str, delimiter: str, *, truncated: bool) -> list[int]
     return counts[:-1] if truncated and len(counts) > 1 else counts
 
 
-def read_csv(path: Path, limits: ReadLimits) -> Parsed:
+def read_csv(path: Path, limits: ReadLimits, *, tsv: bool = False) -> Parsed:
+    """A CSV file, or with `tsv` a tab-separated one (the delimiter is not sniffed then)."""
+    delimiter = "\t" if tsv else None
     if path.stat().st_size == 0:
         raise FileFormatError("The file is empty.")
     source = TextSource(path)
@@ -113,16 +124,16 @@ def read_csv(path: Path, limits: ReadLimits) -> Parsed:
             text, whole = source.sample()
         if not text.strip() and whole:
             raise FileFormatError("The file is empty.")
-        layout = _sniff(text, whole, limits)
+        layout = _sniff(text, whole, limits, delimiter)
         try:
             frame = _polars_read(source.file, layout, limits)
         except _NotUtf8:
             source.not_utf8()
-            layout = _sniff(*source.sample(), limits)
+            layout = _sniff(*source.sample(), limits, delimiter)
             frame = _polars_read(source.file, layout, limits)
         if frame.height - 1 > limits.max_rows:
             raise too_many_rows(limits)
-        return _csv_parsed(source, layout, frame)
+        return _csv_parsed(source, layout, frame, "tsv" if tsv else "csv")
     finally:
         source.close()
 
@@ -222,7 +233,9 @@ def _fields_of(file: Path, separator: str, wanted: pl.Series, records: int) -> p
     return found["n"]
 
 
-def _csv_parsed(source: TextSource, layout: _Layout, frame: pl.DataFrame) -> Parsed:
+def _csv_parsed(
+    source: TextSource, layout: _Layout, frame: pl.DataFrame, fmt: Literal["csv", "tsv"]
+) -> Parsed:
     headers = ["" if h is None else str(h) for h in frame.row(0)]
     headers[0] = headers[0].removeprefix("\ufeff")
     data = frame.slice(1)
@@ -231,6 +244,7 @@ def _csv_parsed(source: TextSource, layout: _Layout, frame: pl.DataFrame) -> Par
     delimiter = None if layout.separator == NUL else layout.separator
     shown = _DELIMITER_NAMES[delimiter] if delimiter else "none (one column)"
     shown += f" ('{delimiter}')" if delimiter and delimiter != "\t" else ""
+    shown += " (a .tsv file)" if fmt == "tsv" else ""
     notes = [f"Encoding: {_ENCODING_NAMES[source.encoding]}."]
     endings = line_endings_note(source.line_endings)
     if endings:
@@ -243,7 +257,7 @@ def _csv_parsed(source: TextSource, layout: _Layout, frame: pl.DataFrame) -> Par
     short = _short_rows(source.file, layout, data, rows)
     if short:
         notes.append(short)
-    return Parsed(headers, data, rows, "csv", notes, encoding=source.encoding, delimiter=delimiter)
+    return Parsed(headers, data, rows, fmt, notes, encoding=source.encoding, delimiter=delimiter)
 
 
 def _short_rows(file: Path, layout: _Layout, data: pl.DataFrame, rows: pl.Series) -> str | None:

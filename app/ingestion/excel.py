@@ -1,4 +1,4 @@
-"""Excel workbooks (.xlsx, .xls) read with fastexcel into a `Parsed` table."""
+"""Workbooks (.xlsx, .xls, .ods) read with fastexcel into a `Parsed` table."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from app.ingestion.cell_errors import (
     clean_xlsx,
 )
 from app.ingestion.extent import check_xls
-from app.ingestion.formats import check_xlsx
+from app.ingestion.formats import check_ods, check_xlsx
 from app.ingestion.tables import (
     FileFormatError,
     Parsed,
@@ -44,14 +44,20 @@ def read_excel(
 def _read_excel(
     path: Path, fmt: SourceFormat, sheet: str | int | None, limits: ReadLimits, clean: Path
 ) -> Parsed:
+    xlsx_errors: dict[str, str] = {}
+    xls_book = None
     if fmt == "xlsx":
-        xlsx_errors, xls_book = check_xlsx(path, limits), None
+        xlsx_errors = check_xlsx(path, limits)
+    elif fmt == "ods":
+        check_ods(path, limits)  # (no error-cell copy: error cells read as the reader reads them)
     else:
-        xlsx_errors, xls_book = {}, check_xls(path, limits)
+        xls_book = check_xls(path, limits)
     errors: SheetErrors | None = None
     try:
         reader = fastexcel.read_excel(str(path))
         names = list(reader.sheet_names)
+        if not names:
+            raise FileFormatError(f"The .{fmt} workbook has no sheets.")
         index = _sheet_index(names, sheet)
         if names[index] in xlsx_errors:
             errors = clean_xlsx(path, xlsx_errors[names[index]], clean)

@@ -1,4 +1,5 @@
-"""Upload format detection by extension and content, and the zip-bomb checks for .xlsx files."""
+"""Upload format detection by extension and content, the content type each format is stored
+with, and the zip-bomb checks for .xlsx and .ods files."""
 
 from __future__ import annotations
 
@@ -10,9 +11,33 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.ingestion.extent import XlsxSheetScanner, worksheet_parts
+from app.ingestion.ods_extent import OdsContentScanner
 from app.ingestion.tables import FileFormatError, FileLimitError, ReadLimits, SourceFormat
 
-ACCEPTED = ".csv, .xlsx or .xls"
+ACCEPTED = ".csv, .tsv, .xlsx, .xls, .ods, .json, .ndjson or .jsonl"
+# extension -> the format read
+EXTENSIONS: dict[str, SourceFormat] = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".xlsx": "xlsx",
+    ".xls": "xls",
+    ".ods": "ods",
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+}
+# extension (without its dot) -> the content type a reference file is stored and served with
+CONTENT_TYPES = {
+    "csv": "text/csv",
+    "tsv": "text/tab-separated-values",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "xls": "application/vnd.ms-excel",
+    "ods": "application/vnd.oasis.opendocument.spreadsheet",
+    "json": "application/json",
+    "ndjson": "application/x-ndjson",
+    "jsonl": "application/x-ndjson",
+}
+ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
 OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 MAX_UNCOMPRESSED = 1 << 30
 MAX_RATIO = 200
@@ -35,9 +60,12 @@ def detect_format(path: Path, filename: str) -> SourceFormat:
     ext = Path(filename).suffix.lower()
     with open(path, "rb") as f:
         head = f.read(8192)
-    if ext not in (".csv", ".xlsx", ".xls"):
+    fmt = EXTENSIONS.get(ext)
+    if fmt is None:
         shown = f"'{ext}'" if ext else "no extension"
         raise _unsupported(filename, path, head, f"the file type ({shown}) is not supported")
+    if ext == ".ods":
+        return _check_ods_package(path, filename, head)
     if ext == ".xlsx":
         names = _zip_names(path) if head.startswith(b"PK") else []
         if names is None:
@@ -51,7 +79,32 @@ def detect_format(path: Path, filename: str) -> SourceFormat:
         raise _unsupported(filename, path, head, "it is not a legacy .xls workbook")
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06", OLE2_MAGIC)) or _binary_signature(head):
         raise _unsupported(filename, path, head, "it is not a text file")
-    return "csv"
+    return fmt  # csv, tsv, json, ndjson: text, read (and refused when it is not) by its reader
+
+
+def _check_ods_package(path: Path, filename: str, head: bytes) -> SourceFormat:
+    """An OpenDocument spreadsheet: a zip with content.xml and META-INF/manifest.xml (the
+    reader needs both) whose `mimetype` member, when there is one, names a spreadsheet."""
+    names = _zip_names(path) if head.startswith(b"PK") else []
+    if names is None:
+        raise FileFormatError(f"'{filename}' is a damaged or truncated .ods file.")
+    if "content.xml" not in names:
+        raise _unsupported(filename, path, head, "it is not an .ods spreadsheet")
+    if "META-INF/manifest.xml" not in names:
+        why = "it is not a complete .ods spreadsheet (META-INF/manifest.xml is missing)"
+        raise _unsupported(filename, path, head, why)
+    if "mimetype" in names:
+        try:
+            with zipfile.ZipFile(path) as zf, zf.open("mimetype") as member:
+                mimetype = member.read(200).strip()
+        except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, zlib.error):
+            raise FileFormatError(f"'{filename}' is a damaged or truncated .ods file.") from None
+        if mimetype != ODS_MIMETYPE:
+            shown = mimetype.decode("ascii", "replace")[:100]
+            raise _unsupported(
+                filename, path, head, f"it is not an .ods spreadsheet (its mimetype is {shown!r})"
+            )
+    return "ods"  # inflated and measured by check_ods, in the reader's process
 
 
 def _binary_signature(head: bytes) -> str | None:
@@ -104,6 +157,26 @@ def _zip_names(path: Path) -> list[str] | None:
         return None
 
 
+def check_ods(path: Path, limits: ReadLimits) -> None:
+    """The zip-bomb checks of `check_xlsx` for an .ods file; content.xml, which holds every
+    sheet, is measured as it inflates (`ods_extent.OdsContentScanner`: the reader builds every
+    sheet when it opens the file, spreading the repeated rows and cells)."""
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+    _check_sizes(infos)
+    total = 0
+    with open(path, "rb") as f:
+        for info in infos:
+            scanner = OdsContentScanner(limits) if info.filename == "content.xml" else None
+            size = _inflated_size(
+                f, info, MAX_UNCOMPRESSED - total, scanner.feed if scanner else None
+            )
+            _check_inflated(info, size)  # (first: a part cut short is not well-formed XML)
+            if scanner is not None:
+                scanner.finish()
+            total += size
+
+
 def check_xlsx(path: Path, limits: ReadLimits) -> dict[str, str]:
     """Refuse archives that would inflate beyond 1 GiB or members compressed > 200x: first by
     the sizes the archive declares, then by inflating every member, which must come to exactly
@@ -128,16 +201,20 @@ def check_xlsx(path: Path, limits: ReadLimits) -> dict[str, str]:
                 scanner.finish()
                 if scanner.has_errors:
                     with_errors.setdefault(scanner.sheet, info.filename)
-            if size != info.file_size:
-                least = "at least " if size > info.file_size else ""
-                raise FileFormatError(
-                    f"The workbook part '{info.filename}' inflates to {least}{size:,} bytes but the "
-                    f"archive says {info.file_size:,}; refusing an inconsistent (possibly "
-                    "crafted) .xlsx file.",
-                    details=[{"member": info.filename, "declared": info.file_size}],
-                )
+            _check_inflated(info, size)
             total += size
     return with_errors
+
+
+def _check_inflated(info: zipfile.ZipInfo, size: int) -> None:
+    if size != info.file_size:
+        least = "at least " if size > info.file_size else ""
+        raise FileFormatError(
+            f"The workbook part '{info.filename}' inflates to {least}{size:,} bytes but the "
+            f"archive says {info.file_size:,}; refusing an inconsistent (possibly "
+            "crafted) workbook file.",
+            details=[{"member": info.filename, "declared": info.file_size}],
+        )
 
 
 def _small_member(zf: zipfile.ZipFile, name: str) -> bytes | None:
@@ -165,7 +242,7 @@ def _inflated_size(
     f.seek(info.header_offset)
     local = f.read(30)
     if len(local) < 30 or local[:4] != b"PK\x03\x04":
-        raise FileFormatError("The .xlsx file is damaged (a local zip header is missing).")
+        raise FileFormatError("The workbook file is damaged (a local zip header is missing).")
     name_len, extra_len = struct.unpack("<HH", local[26:30])
     f.seek(info.header_offset + 30 + name_len + extra_len)
     if info.compress_type == zipfile.ZIP_STORED:
@@ -178,7 +255,7 @@ def _inflated_size(
     if info.compress_type != zipfile.ZIP_DEFLATED:
         raise FileFormatError(
             f"The workbook part '{info.filename}' uses zip compression method "
-            f"{info.compress_type}; .xlsx files use deflate."
+            f"{info.compress_type}; workbooks use deflate."
         )
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     size = 0

@@ -1,10 +1,12 @@
-"""Uploaded file -> ``RawTable``: one column per header cell, nothing typed yet (CSV) or the
-workbook's own cell types (Excel).
+"""Uploaded file -> ``RawTable``: one column per header cell, nothing typed yet (CSV, TSV, JSON)
+or the workbook's own cell types (Excel, OpenDocument).
 
 Format
-    Decided by extension *and* content: ``.csv`` must be text, ``.xlsx`` a zip holding
-    ``xl/workbook.xml``, ``.xls`` an OLE2 compound file. Anything else is a ``FileFormatError``
-    naming the accepted types and what the content looked like.
+    Decided by extension *and* content: ``.csv``, ``.tsv``, ``.json``, ``.ndjson``/``.jsonl``
+    must be text, ``.xlsx`` a zip holding ``xl/workbook.xml``, ``.ods`` a zip holding
+    ``content.xml`` and ``META-INF/manifest.xml`` (and a spreadsheet's ``mimetype``), ``.xls``
+    an OLE2 compound file. Anything else is a ``FileFormatError`` naming the accepted types and
+    what the content looked like.
 CSV encoding
     UTF-8 (a byte order mark is dropped); UTF-16 LE/BE with a byte order mark; otherwise, when
     the bytes are not UTF-8 and hold no valid multi-byte UTF-8 sequence, Windows-1252 (bytes it
@@ -20,6 +22,7 @@ CSV layout
     are skipped; the first record is the header. Blank rows are skipped (and counted in the row
     numbers); short rows are padded with empty cells; a row with more fields than the header is
     an error.
+    A ``.tsv`` file is read the same way, its delimiter a tab whatever its records look like.
 Excel
     Read with fastexcel (calamine), types inferred from *all* rows: numbers -> Float64 (Int64
     for .xls integers), booleans -> Boolean, dates -> Datetime; a column mixing types comes out
@@ -29,6 +32,13 @@ Excel
     the column's type: the sheet is read from a copy without them (``cell_errors``), and the
     notes count them per column. Rows count from the first non-empty row of the sheet
     (fastexcel does not expose the sheet's origin).
+OpenDocument (.ods)
+    Read like Excel (fastexcel, in the same isolated process), after the same zip-bomb checks;
+    content.xml's repeated rows and cells are counted against the limits first
+    (``ods_extent``). Date and time cells become dates and ``HH:MM:SS`` text as in Excel.
+JSON
+    An array of objects (``.json``) or one object per line (``.ndjson``/``.jsonl``): the keys
+    are the headers, every cell is text (numbers as written); see ``json_reader``.
 Labels
     Trimmed header cells; a blank one becomes ``Column N`` (N = 1-based position); duplicates
     (case-insensitive) get `` (2)``, `` (3)``; generated names never take a real header's name.
@@ -44,6 +54,7 @@ import polars as pl
 from app.ingestion.csv_reader import read_csv
 from app.ingestion.formats import detect_format
 from app.ingestion.isolation import read_excel_isolated
+from app.ingestion.json_reader import read_json
 from app.ingestion.tables import (
     FileFormatError,
     FileLimitError,
@@ -66,10 +77,12 @@ def read_table(
     # ReadLimits is frozen; ruff knows that only in the module that defines it
     limits: ReadLimits = ReadLimits(),  # noqa: B008
 ) -> RawTable:
-    """Read an uploaded CSV/Excel file (see the module docstring for the rules)."""
+    """Read an uploaded file (see the module docstring for the rules)."""
     fmt = detect_format(path, filename)
-    if fmt == "csv":
-        return _finish(read_csv(path, limits), limits)
+    if fmt in ("csv", "tsv"):
+        return _finish(read_csv(path, limits, tsv=fmt == "tsv"), limits)
+    if fmt in ("json", "ndjson"):
+        return _finish(read_json(path, limits, lines=fmt == "ndjson"), limits)
     return _finish(read_excel_isolated(path, fmt, sheet, limits), limits)
 
 

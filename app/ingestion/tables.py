@@ -8,7 +8,8 @@ from typing import Literal
 
 import polars as pl
 
-SourceFormat = Literal["csv", "xlsx", "xls"]
+# the formats readers know (`formats.detect_format` picks one from the name and the content)
+SourceFormat = Literal["csv", "tsv", "xlsx", "xls", "ods", "json", "ndjson"]
 
 
 class FileFormatError(Exception):
