@@ -19,7 +19,7 @@ from app.ingestion.readers import (
 )
 from tests.ingestion import files
 
-ACCEPTED = "Upload a .csv, .xlsx or .xls file"
+ACCEPTED = "Upload a .csv, .tsv, .xlsx, .xls, .ods, .json, .ndjson or .jsonl file"
 
 
 def read(tmp_path: Path, name: str, data: bytes, **kwargs: Unpack[files.ReadOptions]) -> RawTable:
@@ -279,7 +279,7 @@ def test_huge_header_line_fails_fast(tmp_path: Path) -> None:
         (
             "calc.ods",
             files.ods_like_zip(),
-            "the file type ('.ods') is not supported",
+            "it is not a complete .ods spreadsheet (META-INF/manifest.xml is missing)",
             "an OpenDocument file (.ods/.odt)",
         ),
         ("doc.pdf", files.pdf_bytes(), "the file type ('.pdf') is not supported", "a PDF document"),

@@ -25,6 +25,7 @@ from tests.ingestion import files
 pytestmark = pytest.mark.asyncio
 
 CREATE = "/data-items/create-from-file/"
+ACCEPTED = ".csv, .tsv, .xlsx, .xls, .ods, .json, .ndjson or .jsonl"
 
 
 async def upload(
@@ -302,11 +303,11 @@ class TestRefusedFilesLeaveNothing:
             ("empty.csv", b"", "empty"),
             ("blank.csv", b"\xef\xbb\xbf\r\n  \r\n", "empty"),
             ("header.csv", b"a,b,c\r\n", "no data rows"),
-            ("app.csv", files.exe_bytes(), ".csv, .xlsx or .xls"),
-            ("image.xlsx", files.png_bytes(), ".csv, .xlsx or .xls"),
-            ("doc.pdf", files.pdf_bytes(), ".csv, .xlsx or .xls"),
-            ("sheet.ods", files.ods_like_zip(), ".csv, .xlsx or .xls"),
-            ("archive.xlsx", files.plain_zip(), ".csv, .xlsx or .xls"),
+            ("app.csv", files.exe_bytes(), ACCEPTED),
+            ("image.xlsx", files.png_bytes(), ACCEPTED),
+            ("doc.pdf", files.pdf_bytes(), ACCEPTED),
+            ("sheet.ods", files.ods_like_zip(), ACCEPTED),
+            ("archive.xlsx", files.plain_zip(), ACCEPTED),
             ("cut.xlsx", files.truncated(files.xlsx_bytes({"S": [["a"], [1]] * 50})), ""),
             ("bomb.xlsx", files.zip_bomb_xlsx(), ""),
             ("liar.xlsx", files.lying_size_xlsx(), ""),
