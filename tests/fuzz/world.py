@@ -58,6 +58,7 @@ class World:
             "widget_id": [str(widget["id"])],
             "series_id": [str(s["id"]) for s in widget["series"]],
             "file_id": [str(made["reference_file"]["id"])],
+            "upload_id": [str(made["reference_file"]["id"])],
         }
         self.dirty = False
 
