@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from fastapi.routing import APIRoute
+
+from app.accounts.router import audit_router, keys_router
+from app.accounts.scopes import undeclared
 from app.core.routing import API_PREFIX
 from app.data_items.router import router as data_items_router
 from app.fields.router import router as fields_router
@@ -31,6 +35,8 @@ API_ROUTERS = (
     jobs_router,
     uploads_router,
     webhooks_router,
+    keys_router,
+    audit_router,
 )
 for router in API_ROUTERS:
     router.mount_at(API_PREFIX)  # one regex turns away the paths it does not serve
@@ -46,3 +52,16 @@ def include_api(app: FastAPI) -> None:
     `Security(...)` dependency on the header and the query parameter would."""
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    operations = {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, APIRoute) and route.path.startswith(API_PREFIX)
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    missing = undeclared(operations)
+    if missing:  # every operation says which scope a key needs for it (app/accounts/scopes.py)
+        raise RuntimeError(
+            "operations without a scope in app/accounts/scopes.py: "
+            + ", ".join(f"{m} {p}" for m, p in missing)
+        )

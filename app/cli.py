@@ -1,4 +1,4 @@
-"""Command line: `python -m app serve | migrate | accounts … | keys … | webhooks …`.
+"""Command line: `python -m app serve | migrate | accounts … | keys … | audit … | webhooks …`.
 
 Accounts and keys are administered here, not over HTTP (there is no public sign-up). The commands
 work while the service runs on the same DATA_DIR: the embedded PostgreSQL is shared between them.
@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -113,17 +114,56 @@ def cmd_accounts_list(args: argparse.Namespace) -> None:
     _run_db(run)
 
 
+def _key_data(key: Any, last_used: Any = None) -> dict[str, Any]:
+    return {
+        "key_id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "scopes": list(key.scopes),
+        "data_items": None if key.data_items is None else list(key.data_items),
+        "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+        "rate_limit_per_minute": key.rate_limit_per_minute,
+        "created_at": key.created_at.isoformat(),
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        "last_used_at": last_used.isoformat() if last_used else None,
+    }
+
+
 def cmd_keys_create(args: argparse.Namespace) -> None:
     from app.accounts import service
+    from app.accounts.scopes import ALL_SCOPES
 
     async def run(session: AsyncSession) -> None:
-        issued = await service.issue_key(session, account_id=args.account_id)
-        data = {"account_id": issued.account_id, "api_key": issued.api_key, "key_id": issued.key_id}
+        expires = None
+        if args.expires_in:
+            expires = datetime.now(UTC) + service.parse_duration(args.expires_in)
+        spec = service.KeySpec(
+            name=args.name or "",
+            scopes=frozenset(args.scope) if args.scope else ALL_SCOPES,
+            data_items=frozenset(args.item) if args.item else None,
+            expires_at=expires,
+            rate_limit=args.rate_limit,
+        )
+        issued = await service.issue_key(session, account_id=args.account_id, spec=spec)
+        assert issued.key is not None
+        data = {**_key_data(issued.key), "account_id": issued.account_id, "api_key": issued.api_key}
+        limits = ", ".join(
+            part
+            for part in (
+                "scopes " + ",".join(issued.key.scopes),
+                f"items {','.join(map(str, issued.key.data_items))}"
+                if issued.key.data_items
+                else "",
+                f"expires {expires:%Y-%m-%d %H:%M} UTC" if expires else "",
+                f"{args.rate_limit}/min" if args.rate_limit else "",
+            )
+            if part
+        )
         _print(
             args,
             data,
-            f"API key {issued.key_id} for account {issued.account_id}: {issued.api_key}\n"
-            "Keep the key now: it is not shown again.",
+            f"API key {issued.key_id} for account {issued.account_id} ({limits}): "
+            f"{issued.api_key}\nKeep the key now: it is not shown again.",
         )
 
     _run_db(run)
@@ -134,21 +174,22 @@ def cmd_keys_list(args: argparse.Namespace) -> None:
 
     async def run(session: AsyncSession) -> None:
         keys = await service.list_keys(session, account_id=args.account_id)
-        data = {
-            "keys": [
-                {
-                    "key_id": k.id,
-                    "prefix": k.prefix,
-                    "created_at": k.created_at.isoformat(),
-                    "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
-                }
-                for k in keys
-            ]
-        }
+        data = {"keys": [_key_data(k, used) for k, used in keys]}
+        now = datetime.now(UTC)
+
+        def state(k: Any) -> str:
+            if k.revoked_at:
+                return f"revoked {k.revoked_at:%Y-%m-%d %H:%M}"
+            if k.expires_at and k.expires_at <= now:
+                return f"expired {k.expires_at:%Y-%m-%d %H:%M}"
+            return f"expires {k.expires_at:%Y-%m-%d %H:%M}" if k.expires_at else "active"
+
         lines = [
-            f"{k.id}\t{k.prefix}…\tcreated {k.created_at:%Y-%m-%d %H:%M}"
-            + (f"\trevoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "\tactive")
-            for k in keys
+            f"{k.id}\t{k.prefix}…\t{k.name or '-'}\t{','.join(k.scopes)}"
+            + (f"\titems {','.join(map(str, k.data_items))}" if k.data_items else "\tall items")
+            + f"\tcreated {k.created_at:%Y-%m-%d %H:%M}\t{state(k)}"
+            + (f"\tlast used {used:%Y-%m-%d %H:%M}" if used else "\tnot used lately")
+            for k, used in keys
         ]
         _print(args, data, "\n".join(lines) or "no keys")
 
@@ -162,6 +203,37 @@ def cmd_keys_revoke(args: argparse.Namespace) -> None:
         key = await service.revoke_key(session, key_id=args.key_id)
         data = {"key_id": key.id, "revoked": True}
         _print(args, data, f"API key {key.id} revoked")
+
+    _run_db(run)
+
+
+def cmd_audit(args: argparse.Namespace) -> None:
+    from app.accounts import service
+
+    async def run(session: AsyncSession) -> None:
+        total, events = await service.audit_page(
+            session, account_id=args.account_id, offset=0, limit=args.limit
+        )
+        data = {
+            "total": total,
+            "events": [
+                {
+                    "id": e.id,
+                    "action": e.action,
+                    "key_id": e.key_id,
+                    "detail": e.detail,
+                    "request_id": e.request_id,
+                    "created_at": e.created_at.isoformat(),
+                }
+                for e in events
+            ],
+        }
+        lines = [
+            f"{e.created_at:%Y-%m-%d %H:%M:%S}\t{e.action}\tkey {e.key_id or '-'}\t"
+            + json.dumps(e.detail, ensure_ascii=False)
+            for e in events
+        ]
+        _print(args, data, "\n".join(lines) or "no events")
 
     _run_db(run)
 
@@ -236,11 +308,29 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(
         dest="action", required=True
     )
-    kcreate = keys.add_parser("create", help="issue another API key for an account")
+    kcreate = keys.add_parser(
+        "create", help="issue another API key for an account (every scope unless --scope)"
+    )
     kcreate.add_argument("account_id", type=int)
+    kcreate.add_argument("--name", help="what the key is for")
+    kcreate.add_argument(
+        "--scope",
+        action="append",
+        choices=["read", "write", "manage", "admin"],
+        help="a scope the key has (repeat for several; default: all four)",
+    )
+    kcreate.add_argument(
+        "--item", action="append", type=int, help="limit the key to this data item (repeatable)"
+    )
+    kcreate.add_argument("--expires-in", help="e.g. 30d, 12h, 2w (default: never)")
+    kcreate.add_argument(
+        "--rate-limit", type=int, help="requests per minute, instead of RATE_LIMIT_PER_MINUTE"
+    )
     kcreate.add_argument("--json", action="store_true")
     kcreate.set_defaults(func=cmd_keys_create)
-    klist = keys.add_parser("list", help="list an account's keys (prefixes only)")
+    klist = keys.add_parser(
+        "list", help="list an account's keys: prefix, scopes, items, expiry, last use"
+    )
     klist.add_argument("account_id", type=int)
     klist.add_argument("--json", action="store_true")
     klist.set_defaults(func=cmd_keys_list)
@@ -250,6 +340,14 @@ def build_parser() -> argparse.ArgumentParser:
     krevoke.add_argument("key_id", type=int)
     krevoke.add_argument("--json", action="store_true")
     krevoke.set_defaults(func=cmd_keys_revoke)
+
+    audit = sub.add_parser(
+        "audit", help="an account's audit trail: keys created and revoked, requests refused (403)"
+    )
+    audit.add_argument("account_id", type=int)
+    audit.add_argument("--limit", type=int, default=50, help="newest events shown (default 50)")
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(func=cmd_audit)
 
     hooks = sub.add_parser("webhooks", help="webhook signing secrets at rest").add_subparsers(
         dest="action", required=True

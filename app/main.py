@@ -21,6 +21,7 @@ from app import __version__
 from app.access.counter import UsageCounter
 from app.accounts.cache import KeyCache
 from app.accounts.dependencies import authenticate, key_lookup
+from app.accounts.throttle import AuthFailures
 from app.api import include_api
 from app.core import error_handlers
 from app.core.config import Settings, get_settings, spool_dir
@@ -100,6 +101,7 @@ def _lifespan(
                 seconds=settings.auth_cache_seconds,
                 entries=settings.auth_cache_entries,
             )
+            app.state.auth_failures = AuthFailures(settings.auth_failures_per_minute)
             app.state.usage_counter = counter
             await counter.start()
             app.state.row_maintenance = maintenance
@@ -198,6 +200,11 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             {
                 "name": "transfer",
                 "description": "Export rows, copy items, move items between deployments.",
+            },
+            {
+                "name": "keys",
+                "description": "API keys with scopes, item limits and expiry; the audit trail "
+                "(the `admin` scope).",
             },
             {
                 "name": "jobs",

@@ -30,7 +30,13 @@ def database_url() -> Iterator[str]:
 
 def make_settings(**overrides: object) -> Settings:
     # Any: pydantic validates each value against its field when Settings is built
-    values: dict[str, Any] = {"migrate_on_start": False, "log_level": "WARNING"}
+    # no failed-authentication throttle: the session's app answers every test's 401s from one
+    # address (tests/accounts/test_throttle.py turns it on)
+    values: dict[str, Any] = {
+        "migrate_on_start": False,
+        "log_level": "WARNING",
+        "auth_failures_per_minute": 0,
+    }
     values.update(overrides)
     return Settings(_env_file=None, **values)
 

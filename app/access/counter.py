@@ -7,7 +7,8 @@ answering process made itself: it adds what it has not flushed yet).
 
 With a limit set, a request is admitted only with a token of its key's minute budget that the
 process has reserved in PostgreSQL: `api_key_usage.granted` counts the tokens handed out to all
-processes, and a reservation never takes it past the limit (the row is locked while it is
+processes, and a reservation never takes it past the limit (the key's own
+`rate_limit_per_minute` when it has one, else RATE_LIMIT_PER_MINUTE) (the row is locked while it is
 decided), so the requests admitted in a minute never exceed RATE_LIMIT_PER_MINUTE, whatever the
 number of replicas. A process reserves about a second of its own traffic at a time (at least 1,
 at most a quarter of what is left, so the last tokens go one by one) and gives back what it did
@@ -57,6 +58,7 @@ class _KeyMinute:
     key_id: int
     account_id: int
     minute: int  # epoch seconds, a multiple of 60
+    limit: int = 0  # the key's requests per minute (0: not limited)
     pending: int = 0  # requests counted here and not flushed yet
     left: int = 0  # reserved tokens not used yet
     admitted: int = 0  # requests admitted since the last flush (sizes the next reservation)
@@ -130,12 +132,13 @@ class UsageCounter:
         rate-limit headers."""
         now = self.now()
         minute = int(now // 60) * 60
+        limit = self.limit if account.rate_limit is None else account.rate_limit
         state = self._minutes.get((account.key_id, minute))
         if state is None:
-            state = _KeyMinute(account.key_id, account.id, minute)
+            state = _KeyMinute(account.key_id, account.id, minute, limit)
             self._minutes[(account.key_id, minute)] = state
         state.pending += 1
-        if self.limit <= 0:
+        if limit <= 0:
             return NOT_LIMITED
         if state.left == 0:
             async with state.lock:
@@ -145,9 +148,9 @@ class UsageCounter:
         if not limited:
             state.left -= 1
             state.admitted += 1
-        remaining = max(0, self.limit - state.granted_seen + state.left)
+        remaining = max(0, limit - state.granted_seen + state.left)
         headers = {
-            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Limit": str(limit),
             "X-RateLimit-Remaining": str(remaining),
             "X-RateLimit-Reset": str(minute + 60),
         }
@@ -164,7 +167,7 @@ class UsageCounter:
         async with self.engine.connect() as conn:
             await conn.execute(text("SET LOCAL synchronous_commit TO off"))
             granted, created = (await conn.execute(_RESERVE_LOCK, params)).one()
-            free = max(0, self.limit - int(granted))
+            free = max(0, state.limit - int(granted))
             n = min(want, (free + 3) // 4)
             if n:
                 await conn.execute(_RESERVE, {**params, "n": n})

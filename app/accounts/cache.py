@@ -70,6 +70,18 @@ class KeyCache:
         # shielded: a client that goes away does not cancel the lookup others wait for
         return await asyncio.shield(task)
 
+    def peek(self, presented: str) -> AuthenticatedAccount | None:
+        """The account of a valid key answered from memory now, without a lookup; else None."""
+        if not presented.startswith(KEY_PREFIX) or len(presented) > MAX_KEY_CHARS:
+            return None
+        hit = self._hits.get(hashlib.sha256(presented.encode("utf-8", "surrogatepass")).digest())
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def forget(self, key_id: int) -> None:
+        """Drop a key (revoked here) from memory: this process refuses it from now on."""
+        for digest in [d for d, (_, account) in self._hits.items() if account.key_id == key_id]:
+            del self._hits[digest]
+
     async def _fetch(self, digest: bytes, presented: str) -> AuthenticatedAccount | None:
         started = time.monotonic()
         self.lookups += 1

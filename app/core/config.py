@@ -131,6 +131,15 @@ class Settings(BaseSettings):
             "a flood of random keys cannot grow its memory."
         ),
     )
+    auth_failures_per_minute: int = Field(
+        default=60,
+        ge=0,
+        description=(
+            "Failed authentications (missing, unknown, revoked or expired key) one client "
+            "address may make in a minute, per process; past it the address gets a 429 with "
+            "Retry-After until its minute is over, without a key lookup. 0: no limit."
+        ),
+    )
     cors_origins: str = Field(
         default="",
         description=(

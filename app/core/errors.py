@@ -11,6 +11,7 @@ class ErrorCode(StrEnum):
     MALFORMED_JSON = "MALFORMED_JSON"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     UNAUTHORIZED = "UNAUTHORIZED"
+    FORBIDDEN = "FORBIDDEN"
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     DUPLICATE = "DUPLICATE"
@@ -57,6 +58,13 @@ class Unauthorized(AppError):
     code = ErrorCode.UNAUTHORIZED
 
 
+class Forbidden(AppError):
+    """The key is valid but may not do this (a scope it lacks, an item it is not limited to)."""
+
+    status_code = 403
+    code = ErrorCode.FORBIDDEN
+
+
 class NotFound(AppError):
     status_code = 404
     code = ErrorCode.NOT_FOUND
@@ -70,3 +78,4 @@ class RateLimited(AppError):
 class ServiceUnavailable(AppError):
     status_code = 503
     code = ErrorCode.DATABASE_UNAVAILABLE
+

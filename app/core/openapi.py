@@ -13,7 +13,9 @@ from app.core.schemas import ErrorBody
 
 _DESCRIPTIONS = {
     400: "Invalid input: the message says what is wrong, `details` lists each problem.",
-    401: "Missing or unknown API key.",
+    401: "Missing, unknown, revoked or expired API key.",
+    403: "The key may not do this: a scope it lacks (see the operation's `x-required-scope`), "
+    "or an operation a key limited to some data items cannot use.",
     404: "No such resource for this account.",
     405: "Method not allowed on this path.",
     408: "The request body did not arrive in time (BODY_READ_TIMEOUT between two reads).",
@@ -87,6 +89,7 @@ def install_openapi(app: FastAPI) -> None:
                             }
                         )
         _document_api_keys(schema)
+        _document_scopes(schema, error(403))
         components = schema.get("components", {}).get("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             components.pop(unused, None)
@@ -120,3 +123,22 @@ def _document_api_keys(schema: dict[str, Any]) -> None:
             security[scheme.scheme_name] = jsonable_encoder(
                 scheme.model, by_alias=True, exclude_none=True
             )
+
+
+def _document_scopes(schema: dict[str, Any], forbidden: dict[str, Any]) -> None:
+    """Each /api/v1 operation's scope (app/accounts/scopes.py): `x-required-scope`, a line of
+    its description, and the 403 a key without it gets."""
+    from app.accounts.scopes import required_scope
+
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith(API_PREFIX):
+            continue
+        for method, operation in operations.items():
+            scope = required_scope(method.upper(), path)
+            if scope is None:
+                continue
+            operation["x-required-scope"] = scope.value
+            note = f"Scope: `{scope.value}`."
+            text = operation.get("description", "")
+            operation["description"] = f"{text}\n\n{note}" if text else note
+            operation.setdefault("responses", {}).setdefault("403", forbidden)

@@ -20,13 +20,17 @@ class DataItemRepository:
         return select(DataItem).where(DataItem.account_id == self.account_id)
 
     async def list_with_field_counts(
-        self, *, offset: int, limit: int
+        self, *, offset: int, limit: int, only: frozenset[int] | None = None
     ) -> tuple[list[tuple[DataItem, int]], int]:
-        """One page of the account's items in id order, each with its field count, and how many
-        items the account has (counted in the same statement, so page and total agree)."""
+        """One page of the account's items in id order (`only`: of these), each with its field
+        count, and how many items the account has (counted in the same statement, so page and
+        total agree)."""
         page = (
             select(DataItem.id, func.count().over().label("total"))
-            .where(DataItem.account_id == self.account_id)
+            .where(
+                DataItem.account_id == self.account_id,
+                *([] if only is None else [DataItem.id.in_(sorted(only))]),
+            )
             .order_by(DataItem.id)
             .offset(offset)
             .limit(limit)

@@ -38,7 +38,7 @@ async def list_items(
     session: AsyncSession, account: AuthenticatedAccount, *, offset: int, limit: int
 ) -> DataItemList:
     rows, total = await DataItemRepository(session, account.id).list_with_field_counts(
-        offset=offset, limit=limit
+        offset=offset, limit=limit, only=account.data_items
     )
     return DataItemList(
         total=total,

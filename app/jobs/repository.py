@@ -73,10 +73,12 @@ class JobRepository:
         return (await self.session.scalars(self._scoped().where(ImportJob.id == job_id))).first()
 
     async def page(
-        self, *, offset: int, limit: int, status: str | None
+        self, *, offset: int, limit: int, status: str | None, only: frozenset[int] | None = None
     ) -> tuple[list[ImportJob], int]:
-        """The account's jobs, newest first, and how many there are."""
+        """The account's jobs (`only`: into these items), newest first, and how many there are."""
         where = [ImportJob.account_id == self.account_id]
+        if only is not None:
+            where.append(ImportJob.data_item_id.in_(sorted(only)))
         if status is not None:
             where.append(ImportJob.status == status)
         stmt = (

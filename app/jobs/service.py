@@ -130,7 +130,10 @@ async def enqueue_append(
 
 async def get_job(session: AsyncSession, account: AuthenticatedAccount, job_id: int) -> JobRead:
     job = await JobRepository(session, account.id).get(job_id)
-    if job is None:
+    if job is None or (
+        account.data_items is not None
+        and (job.data_item_id is None or not account.sees_item(job.data_item_id))
+    ):
         raise NotFound(f"Import job {job_id} not found.")
     return JobRead.model_validate(job)
 
@@ -144,7 +147,10 @@ async def list_jobs(
     status: JobStatus | None,
 ) -> JobList:
     jobs, total = await JobRepository(session, account.id).page(
-        offset=offset, limit=limit, status=None if status is None else str(status)
+        offset=offset,
+        limit=limit,
+        status=None if status is None else str(status),
+        only=account.data_items,
     )
     return JobList(
         total=total,

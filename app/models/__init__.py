@@ -1,7 +1,7 @@
 """Every ORM model, imported in one place: this module's `Base.metadata` is Alembic's target."""
 
 from app.models.access import ApiKeyUsage
-from app.models.account import Account, ApiKey
+from app.models.account import Account, ApiKey, AuditEvent
 from app.models.base import Base
 from app.models.data_item import DataItem, ReferenceFile, ReferenceFileChunk
 from app.models.field import FIELD_TYPES, Field
@@ -16,6 +16,7 @@ __all__ = [
     "Account",
     "ApiKey",
     "ApiKeyUsage",
+    "AuditEvent",
     "Base",
     "DataItem",
     "Field",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import DataItem, ImportJob, ReferenceFile
@@ -48,9 +48,16 @@ def _record(row: Any) -> UploadRecord:
 
 
 class UploadRepository:
-    def __init__(self, session: AsyncSession, account_id: int) -> None:
+    """`only`: the data items the caller's key is limited to (None: every item)."""
+
+    def __init__(
+        self, session: AsyncSession, account_id: int, only: frozenset[int] | None = None
+    ) -> None:
         self.session = session
         self.account_id = account_id
+        self.items: list[ColumnElement[bool]] = (
+            [] if only is None else [DataItem.id.in_(sorted(only))]
+        )
 
     def _scoped(self) -> Select[Any]:
         """The account's reference files (through its items), with their item and job."""
@@ -64,7 +71,7 @@ class UploadRepository:
                     ImportJob.account_id == self.account_id,
                 ),
             )
-            .where(DataItem.account_id == self.account_id)
+            .where(DataItem.account_id == self.account_id, *self.items)
         )
 
     async def page(self, *, offset: int, limit: int) -> tuple[list[UploadRecord], int]:
@@ -87,7 +94,7 @@ class UploadRepository:
             select(func.count())
             .select_from(ReferenceFile)
             .join(DataItem, DataItem.id == ReferenceFile.data_item_id)
-            .where(DataItem.account_id == self.account_id)
+            .where(DataItem.account_id == self.account_id, *self.items)
         )
         return int(await self.session.scalar(stmt) or 0)
 
@@ -105,7 +112,9 @@ class UploadRepository:
         stmt = (
             select(ReferenceFile.data_item_id)
             .join(DataItem, DataItem.id == ReferenceFile.data_item_id)
-            .where(ReferenceFile.id == upload_id, DataItem.account_id == self.account_id)
+            .where(
+                ReferenceFile.id == upload_id, DataItem.account_id == self.account_id, *self.items
+            )
             .with_for_update(read=True, key_share=True, of=DataItem)
         )
         item_id: int | None = await self.session.scalar(stmt)

@@ -51,7 +51,9 @@ async def list_uploads(
 ) -> UploadList:
     """`api_root`: the API's path as the client reaches it (a gateway's prefix included), for
     each upload's `download_url`."""
-    records, total = await UploadRepository(session, account.id).page(offset=offset, limit=limit)
+    records, total = await UploadRepository(session, account.id, account.data_items).page(
+        offset=offset, limit=limit
+    )
     return UploadList(
         total=total, offset=offset, limit=limit, uploads=[_read(r, api_root) for r in records]
     )
@@ -60,7 +62,7 @@ async def list_uploads(
 async def get_upload(
     session: AsyncSession, account: AuthenticatedAccount, upload_id: int, *, api_root: str
 ) -> UploadRead:
-    record = await UploadRepository(session, account.id).get(upload_id)
+    record = await UploadRepository(session, account.id, account.data_items).get(upload_id)
     if record is None:
         raise _not_found(upload_id)
     return _read(record, api_root)
@@ -79,7 +81,7 @@ async def delete_upload(
     being deleted until this commits: an item's delete removes this file too (and clears the
     same job's link), and the two taking those rows in different orders could deadlock. Two
     deletes of one upload: the second finds it gone, a 404."""
-    repo = UploadRepository(session, account.id)
+    repo = UploadRepository(session, account.id, account.data_items)
     item_id = await repo.hold_item(upload_id)
     if item_id is None:
         raise _not_found(upload_id)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -115,3 +116,69 @@ def test_every_operation_keeps_its_schema(label: str, live: LiveServer, world: W
         world.record(label, case.method.upper(), response.status_code)
 
     run()
+
+
+# ----------------------------------------------------------------------------- a read-only key
+
+WRITES = sorted(label for label, op in OPERATIONS.items() if op.method.upper() != "GET")
+
+
+@pytest.fixture(scope="module")
+def reader(live: LiveServer, world: World) -> tuple[requests.Session, dict[str, Any]]:
+    """A read-only key of the world's account, and what the account holds before it is used."""
+    made = world.api("POST", "/keys/", json={"name": "fuzz reader", "scopes": ["read"]})
+    session = requests.Session()
+    session.headers["X-Api-Key"] = made["api_key"]
+    return session, _holdings(world)
+
+
+def _holdings(world: World) -> dict[str, Any]:
+    """Everything a write could change, as the full key reads it."""
+    if world.dirty:
+        world.seed()
+    items = world.api("GET", "/data-items/", params={"limit": 1000})
+    out: dict[str, Any] = {"items": items}
+    for entry in items["data_items"]:
+        item = entry["id"]
+        out[f"{item}"] = world.api("GET", f"/data-items/{item}/")
+        out[f"{item}/rows"] = world.api("GET", f"/data-items/{item}/rows/", params={"limit": 500})
+        out[f"{item}/widgets"] = world.api("GET", f"/data-items/{item}/widgets/")
+    out["webhooks"] = world.api("GET", "/webhooks/")
+    out["keys"] = [
+        {k: v for k, v in key.items() if k != "last_used_at"}
+        for key in world.api("GET", "/keys/")["keys"]
+    ]
+    return out
+
+
+@pytest.mark.parametrize("label", WRITES)
+def test_a_read_only_key_writes_nothing(
+    label: str, live: LiveServer, world: World, reader: tuple[requests.Session, dict[str, Any]]
+) -> None:
+    """Every write operation, generated cases aimed at the account's real resources, with a key
+    that has only the `read` scope: no 5xx, never a 2xx, and the account unchanged."""
+    session, before = reader
+    operation = OPERATIONS[label]
+    started = time.monotonic()
+
+    @given(case=_strategy(operation))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate],
+    )
+    def run(case: Any) -> None:
+        if time.monotonic() - started > SECONDS_PER_OPERATION:
+            world.skipped[label] += 1
+            return
+        world.aim(case)
+        response = case.call(base_url=live.url, session=session, timeout=30)
+        assert response.status_code < 500, (label, response.status_code, response.text[:300])
+        assert not 200 <= response.status_code < 300, (label, response.status_code)
+        world.record(label + " (read-only key)", case.method.upper(), response.status_code)
+
+    run()
+    assert _holdings(world) == before
