@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from app.core.routing import MAX_JSON_DEPTH
-from app.ingestion.json_rows import JsonRows, number
+from app.ingestion.json_rows import JsonRows
 from app.ingestion.json_text import (
     CHUNK_BYTES,
     ENCODING_NAMES,
@@ -72,9 +72,8 @@ def read_json(path: Path, limits: ReadLimits, *, lines: bool) -> Parsed:
     with open(path, "rb") as f:
         text = JsonText(f)
         table = JsonRows(limits, by_line=lines)
-        decoder = json.JSONDecoder(
-            parse_float=number, parse_int=number, parse_constant=_no_constants
-        )
+        # numbers as their text: a cell holds what the file wrote (0.1, 1e3, 12345678901234567890)
+        decoder = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=_no_constants)
         if lines:
             blank = _read_lines(text, table, decoder)
         else:
@@ -130,7 +129,6 @@ def _read_array(text: JsonText, table: JsonRows, decoder: json.JSONDecoder) -> N
     while True:
         ch = text.at(i)
         item += 1
-        place = f"Object {item} of the array"
         if ch is None:
             raise _not_closed(text, item - 1)
         if ch != "{":
@@ -141,7 +139,7 @@ def _read_array(text: JsonText, table: JsonRows, decoder: json.JSONDecoder) -> N
                 details=[{"row": item, "line": line, "character": column}],
             )
         obj, end = _decode_item(text, decoder, i, item)
-        table.add(obj, item, place)
+        table.add(obj, item, (text.buf, i, end))
         i = text.skip_ws(end)
         ch = text.at(i)
         if ch == "]":
@@ -245,8 +243,8 @@ def _read_lines(text: JsonText, table: JsonRows, decoder: json.JSONDecoder) -> i
         if i == stop:
             blank += 1
         else:
-            obj = _decode_line(text, decoder, i, stop, line, last=nl < 0)
-            table.add(obj, line, f"Line {line}")
+            obj, end = _decode_line(text, decoder, i, stop, line, last=nl < 0)
+            table.add(obj, line, (text.buf, i, end))
         if nl < 0:
             return blank
         pos = text.drop(nl + 1)
@@ -254,7 +252,7 @@ def _read_lines(text: JsonText, table: JsonRows, decoder: json.JSONDecoder) -> i
 
 def _decode_line(
     text: JsonText, decoder: json.JSONDecoder, start: int, stop: int, line: int, *, last: bool
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], int]:
     """The object of the line [start, stop) (`last`: the file's last line, without a line
     break after it)."""
     ch = text.buf[start]
@@ -292,7 +290,7 @@ def _decode_line(
             details=[{"row": line, "line": line}],
         )
     found: dict[str, Any] = obj  # (an object: it starts with "{")
-    return found
+    return found, end
 
 
 def _not_on_line(line: int) -> FileFormatError:

@@ -1,5 +1,9 @@
-"""The rows of a JSON upload as they are decoded: one text cell per key (`JsonRows`), the
-numbers as their text (`Number`), nested values as their JSON text."""
+"""The rows of a JSON upload as they are decoded: one text cell per key (`JsonRows`).
+
+The objects come from a parser that gives numbers as their text (`parse_int=str`,
+`parse_float=str`: a number and a string are the same cell). A nested value (an object or an
+array) becomes its compact JSON text, where a number must stay a number: the rare row that has
+one is decoded once more from its text, numbers marked (`Number`), to write it."""
 
 from __future__ import annotations
 
@@ -18,13 +22,14 @@ _string = json.encoder.encode_basestring
 
 
 class Number(str):
-    """A number's text, exactly as the file writes it."""
+    """A number's text, exactly as the file writes it (in a nested value)."""
 
 
-def number(text: str) -> Number:
-    """The parser's hook for numbers (a Python frame per number: the interpreter may hand the
-    GIL to the event loop meanwhile, as the C scanner alone never does)."""
-    return Number(text)
+_NESTED = object()  # a cell that holds an object or an array, written once the row is complete
+# true, false and null: singletons, looked up by identity (objects and arrays cannot be hashed)
+_WORDS: dict[int, str | None] = {id(True): "true", id(False): "false", id(None): None}
+# (the text, its start and end): where an object is, to decode it again when it has nesting
+Span = tuple[str, int, int]
 
 
 class _TooDeep(Exception):
@@ -45,32 +50,38 @@ class JsonRows:
         self._frames: list[pl.DataFrame] = []
         self._keyless = 0  # rows before the first key: no frame can hold them yet
         self._numbers = array.array("q") if by_line else None
+        self._exact = json.JSONDecoder(parse_float=Number, parse_int=Number)
         self.count = 0
 
-    def add(self, obj: dict[str, Any], number: int, where: str) -> None:
+    def add(self, obj: dict[str, Any], number: int, span: Span) -> None:
+        """Row `number` (the object's position, or its line), decoded from `span`."""
         self.count += 1
         if self.count > self.limits.max_rows:
             raise too_many_rows(self.limits)
-        cell = self._cell
-        cells: list[str | None]
+        cells: list[Any]
+        words = _WORDS
         if len(obj) == len(self.keys) and list(obj) == self.keys:  # the usual: the same keys
-            cells = [
-                v if v.__class__ is str else cell(v, i, where) for i, v in enumerate(obj.values())
-            ]
+            cells = [v if v.__class__ is str else words.get(id(v), _NESTED) for v in obj.values()]
         else:
             cells = [None] * len(self.keys)
-            for key, value in obj.items():
+            for key, v in obj.items():
                 i = self.index.get(key)
                 if i is None:
-                    i = self._new_column(key, where)
+                    i = self._new_column(key, number)
                     cells.append(None)
-                cells[i] = value if value.__class__ is str else cell(value, i, where)
+                cells[i] = v if v.__class__ is str else words.get(id(v), _NESTED)
+        if _NESTED in cells:
+            self._write_nested(cells, span, number)
         self._batch.append(cells)
         self._batch_numbers.append(number)
         if len(self._batch) * max(len(self.keys), 1) >= BATCH_CELLS:
             self._flush()
 
-    def _new_column(self, key: str, where: str) -> int:
+    def _where(self, number: int) -> str:
+        return f"Line {number}" if self._numbers is not None else f"Object {number} of the array"
+
+    def _new_column(self, key: str, number: int) -> int:
+        where = self._where(number)
         if "\x00" in key:
             raise FileFormatError(
                 f"{where} has a key holding \\u0000 (a NUL character), which cannot be stored.",
@@ -83,27 +94,25 @@ class JsonRows:
         self.keys.append(key)
         return len(self.keys) - 1
 
-    def _cell(self, value: Any, i: int, where: str) -> str | None:
-        if isinstance(value, str):  # a number (its text)
-            return str(value)
-        if value is None:
-            return None
-        if value is True:
-            return "true"
-        if value is False:
-            return "false"
-        self.nested[i] += 1
-        out: list[str] = []
-        try:
-            _encode(value, out, 1)
-        except _TooDeep:
+    def _write_nested(self, cells: list[Any], span: Span, number: int) -> None:
+        """The JSON text of the row's nested values, from the row decoded again with its
+        numbers marked (it decoded once already: it does again)."""
+        exact: dict[str, Any] = self._exact.raw_decode(*span[:2])[0]
+        for i, cell in enumerate(cells):
+            if cell is not _NESTED:
+                continue
             key = self.keys[i]
-            raise FileFormatError(
-                f"{where}, key {key!r}: the value is nested more than {MAX_JSON_DEPTH} levels "
-                "deep (the limit of a JSON request body too).",
-                details=[{"key": key, "limit": MAX_JSON_DEPTH}],
-            ) from None
-        return "".join(out)
+            self.nested[i] += 1
+            out: list[str] = []
+            try:
+                _encode(exact[key], out, 1)
+            except _TooDeep:
+                raise FileFormatError(
+                    f"{self._where(number)}, key {key!r}: the value is nested more than {MAX_JSON_DEPTH} "
+                    "levels deep (the limit of a JSON request body too).",
+                    details=[{"key": key, "limit": MAX_JSON_DEPTH}],
+                ) from None
+            cells[i] = "".join(out)
 
     def _flush(self) -> None:
         if not self._batch:
