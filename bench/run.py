@@ -15,10 +15,13 @@ and the service on it, as `python -m app serve` in a subprocess, then times:
   transfer CSV and JSON export of the 1M-row item vs COPY (SELECT …) TO STDOUT (with the
            service's peak RSS growth), and a copy of the item vs CREATE TABLE AS SELECT
            (bench/bench_export.py)
+  data_in  a dry run of the 1M-row CSV vs its real create-from-file (target <= 0.3x); an upsert
+           of 100k rows, half of them matching, into a 1M-row item keyed by an Id column vs an
+           append of 100k rows into the same item (target <= 2x), alternately
   bulk_change  PATCH rows/ by a filter picking ~200k of the 1M rows vs the bare SQL UPDATE of
            the same JSONB rows (jsonb ||), alternating
 
-Usage:  make bench          (or: .venv/bin/python bench/run.py [--sections uploads,queries,bulk,widgets,transfer,bulk_change])
+Usage:  make bench          (or: .venv/bin/python bench/run.py [--sections uploads,data_in,queries,bulk,widgets,transfer,bulk_change])
         --dsn postgresql://postgres@127.0.0.1:5432/postgres: on that server instead, in a database
         of its own (created, then dropped) rather than on the embedded one.
 Data:   the files of bench/gen_data.py ($BENCH_DATA, default $TMPDIR/benchdata); generated
@@ -780,6 +783,99 @@ def bench_bulk_change(svc: Service, sql: SQL, item: int, repeat: int) -> None:
     )
 
 
+def keyed_csv(source: Path, target: Path, first_id: int, rows: int | None = None) -> Path:
+    """`source` with an `Id` column first (first_id, first_id + 1, …): the upsert's key."""
+    if not target.exists():
+        import polars as pl
+
+        frame = pl.read_csv(source, infer_schema=False, n_rows=rows)
+        frame = frame.with_columns(
+            pl.int_range(first_id, first_id + frame.height, eager=False).cast(pl.String).alias("Id")
+        ).select(["Id", *frame.columns])
+        frame.write_csv(target)
+    return target
+
+
+def bench_data_in(svc: Service, sql: SQL, repeat: int) -> None:
+    """Issue 17's figures: a dry run of the 1M-row CSV next to the real create-from-file of it,
+    and an upsert of 100k rows (half of them matching) into a 1M-row item next to an append of
+    100k rows into the same item, alternately."""
+    runs, floors = [], []
+    for _ in range(repeat):
+        wait_quiet(sql)
+        t0 = time.perf_counter()
+        body = svc.upload(CSV_1M)
+        floors.append(time.perf_counter() - t0)
+        svc.http.delete(f"/data-items/{body['id']}/")
+        wait_quiet(sql)
+        t0 = time.perf_counter()
+        with CSV_1M.open("rb") as f:
+            r = svc.http.post(
+                "/data-items/create-from-file/",
+                params={"dry_run": "true"},
+                files={"data_file": (CSV_1M.name, f)},
+            )
+        runs.append(time.perf_counter() - t0)
+        r.raise_for_status()
+        assert r.json()["rows"] == 1_000_000, r.text[:300]
+    record(
+        Figure(
+            "dry_run_1m",
+            "create-from-file ?dry_run=true, 1M-row CSV",
+            runs,
+            "create-from-file 1M",
+            floors,
+            "<= 0.3x",
+            1_000_000,
+        )
+    )
+    base = keyed_csv(CSV_1M, DATA / "keyed_1m.csv", 0)
+    # 100k rows: ids 950,000-1,049,999, half of them in the item; appends: ids never used
+    item = svc.upload(base)
+    key = next(f["id"] for f in item["fields"] if f["field_label"] == "Id")
+    wait_for_maintenance(sql, item["id"])
+    runs, floors = [], []
+    for i in range(repeat):
+        upsert_file = keyed_csv(
+            CSV_100K, DATA / f"keyed_upsert_{i}.csv", 950_000 + 50_000 * i, 100_000
+        )
+        wait_for_maintenance(sql, item["id"])
+        wait_quiet(sql)
+        t0 = time.perf_counter()
+        body = svc.append(
+            item["id"],
+            keyed_csv(CSV_100K, DATA / f"keyed_append_{i}.csv", 10_000_000 + i * 100_000),
+        )
+        floors.append(time.perf_counter() - t0)
+        assert body["rows_appended"] == 100_000
+        wait_for_maintenance(sql, item["id"])
+        wait_quiet(sql)
+        t0 = time.perf_counter()
+        with upsert_file.open("rb") as f:
+            r = svc.http.post(
+                f"/data-items/{item['id']}/append-from-file/",
+                data={"key_fields": json.dumps([key])},
+                files={"data_file": (upsert_file.name, f)},
+            )
+        runs.append(time.perf_counter() - t0)
+        r.raise_for_status()
+        counts = r.json()
+        assert counts["rows_updated"] == 50_000, counts
+        assert counts["rows_inserted"] == 50_000, counts
+    record(
+        Figure(
+            "upsert_100k_into_1m",
+            "append-from-file with key_fields, 100k rows (50k matching) into a 1M-row item",
+            runs,
+            "append 100k rows into the same item",
+            floors,
+            "<= 2x",
+            100_000,
+        )
+    )
+    svc.http.delete(f"/data-items/{item['id']}/")
+
+
 def bench_widgets(svc: Service, sql: SQL, item: int, repeat: int, dsn: str) -> None:
     try:
         sys.path.insert(0, str(ROOT / "bench"))
@@ -832,7 +928,9 @@ def report(started: datetime, args: argparse.Namespace, pg_version: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", default="uploads,queries,bulk,widgets,transfer,bulk_change")
+    parser.add_argument(
+        "--sections", default="uploads,data_in,queries,bulk,widgets,transfer,bulk_change"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--keep", action="store_true", help="keep the benchmark database afterwards"
@@ -871,6 +969,8 @@ def main() -> int:
             if "uploads" in sections
             else svc.upload(CSV_1M)["id"]
         )
+        if "data_in" in sections:
+            bench_data_in(svc, sql, args.repeat)
         if "queries" in sections:
             bench_queries(svc, sql, item, args.repeat)
         if "bulk" in sections:
