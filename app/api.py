@@ -8,6 +8,7 @@ from fastapi.routing import APIRoute
 
 from app.accounts.router import audit_router, keys_router
 from app.accounts.scopes import undeclared
+from app.charts.router import router as charts_router
 from app.core.routing import API_PREFIX
 from app.data_items.router import router as data_items_router
 from app.fields.router import router as fields_router
@@ -31,6 +32,7 @@ API_ROUTERS = (
     rows_router,
     summary_router,
     widgets_router,
+    charts_router,
     transfer_router,
     jobs_router,
     uploads_router,

@@ -153,6 +153,13 @@ async def read_snapshot(session: AsyncSession) -> None:
     )
 
 
+async def end_reads(session: AsyncSession) -> None:
+    """End the request's transaction, which has only read so far, so that its connection goes
+    back to the pool before slow work that needs no database (drawing a chart). The session
+    begins a new transaction if it is used again; the request's commit then has nothing to do."""
+    await session.commit()
+
+
 def after_commit(request: Request, callback: Callable[[], None]) -> None:
     """Run `callback` once this request's transaction has committed (not if it rolls back)."""
     callbacks: list[Callable[[], None]] = request.scope.setdefault("state", {}).setdefault(

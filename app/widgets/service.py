@@ -164,6 +164,16 @@ async def read_widget(session: AsyncSession, item: DataItem, widget: Widget) -> 
     return widget_read(widget, series[widget.id])
 
 
+async def widget_data(
+    session: AsyncSession, item: DataItem, fields: Sequence[FieldModel], widget: Widget
+) -> dict[str, Any]:
+    """The widget's data as `GET …/data/` answers it, for the domains that draw it (chart
+    images): one code path for every aggregation."""
+    from app.widgets import data  # (data.py builds on this module's checks: imported on use)
+
+    return await data.widget_data(session, item, fields, widget)
+
+
 def widget_problems(payload: WidgetCreate, fields: Mapping[int, FieldModel]) -> Problems:
     """Every problem of a new widget and its series against the item's fields (beyond what
     its schema checks): the label field and its date grouping, the filter, each series' field

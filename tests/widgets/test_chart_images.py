@@ -1,0 +1,357 @@
+"""Chart images of widgets (GET …/chart.svg, …/chart.png, ?format=vega-lite): every chart type
+drawn with one mark per data point and its labels and titles as text, PNGs of the size asked
+for, the spec with its data inline and exact, "No data", long labels, bad parameters (400),
+another account's widget (404), and rendering that leaves the event loop free."""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+import time
+import xml.etree.ElementTree as ET
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from tests.conftest import Caller
+from tests.fixtures.sales import Sales
+from tests.helpers import assert_error
+from tests.widgets.helpers import add_rows, create_widget, exact, fid
+
+pytestmark = pytest.mark.asyncio
+
+renders = pytest.mark.skipif(
+    importlib.util.find_spec("vl_convert") is None,
+    reason="vl-convert-python is not installed (pip install -e '.[dev]' installs it)",
+)
+
+SVG = "{http://www.w3.org/2000/svg}"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+BIG = "1000000000000000000.01"  # a double cannot hold it: the spec must carry it exactly
+
+ROWS: tuple[dict[str, Any], ...] = (
+    {"region": "North", "revenue": BIG, "date": "2026-01-15"},
+    {"region": "North", "revenue": "0.1", "date": "2026-02-03"},
+    {"region": "South", "revenue": "0.2", "date": "2026-02-20"},
+    {"region": "East", "revenue": "12.5", "date": "2026-03-01"},
+)
+REGIONS = ["East", "North", "South"]  # the groups, by label
+
+
+def chart_url(item_id: int, widget_id: int, kind: str = "svg") -> str:
+    return f"/data-items/{item_id}/widgets/{widget_id}/chart.{kind}"
+
+
+def svg_tree(response: httpx.Response) -> ET.Element:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    return ET.fromstring(response.content)
+
+
+def marks(root: ET.Element, role: str) -> list[ET.Element]:
+    """The drawn marks Vega describes as `role` (bar, point, arc mark, text mark): the
+    graphics-symbol children of its mark groups (axes, legends and titles are other roles)."""
+    return [
+        element
+        for group in root.iter(f"{SVG}g")
+        if "role-mark" in (group.get("class") or "").split()
+        for element in group
+        if element.get("role") == "graphics-symbol" and element.get("aria-roledescription") == role
+    ]
+
+
+def texts(root: ET.Element) -> list[str]:
+    return [t.text or "" for t in root.iter(f"{SVG}text")]
+
+
+def png_size(body: bytes) -> tuple[int, int]:
+    assert body[:8] == PNG_SIGNATURE
+    assert body[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", body[16:24])
+    return width, height
+
+
+async def two_series_widget(api: Caller, sales: Sales, chart_type: str, **extra: Any) -> int:
+    """Revenue summed and counted per region: two series, three groups."""
+    revenue = fid(sales, "Revenue")
+    widget = await create_widget(
+        api,
+        sales.id,
+        title=f"Revenue {chart_type}",
+        chart_type=chart_type,
+        label_field=fid(sales, "Region"),
+        series=[
+            {"value_field": revenue, "aggregation": "sum", "label": "Revenue"},
+            {"value_field": revenue, "aggregation": "count", "label": "Deals"},
+        ],
+        **extra,
+    )
+    return int(widget["id"])
+
+
+@renders
+class TestEveryChartType:
+    @pytest.mark.parametrize(
+        ("chart_type", "role", "count"),
+        [
+            ("bar", "bar", 6),  # 3 groups x 2 series
+            ("line", "point", 6),  # a point on each line per group
+            ("area", "point", 6),
+            ("pie", "arc mark", 6),  # one ring of 3 slices per series
+            ("doughnut", "arc mark", 6),
+        ],
+    )
+    async def test_one_mark_per_data_point_and_the_labels_as_text(
+        self, api: Caller, sales: Sales, chart_type: str, role: str, count: int
+    ) -> None:
+        await add_rows(api, sales, *ROWS)
+        wid = await two_series_widget(api, sales, chart_type)
+        root = svg_tree(await api.client.get(chart_url(sales.id, wid)))
+        assert len(marks(root, role)) == count
+        shown = texts(root)
+        assert f"Revenue {chart_type}" in shown  # the widget's title
+        assert set(REGIONS) <= set(shown)  # axis labels (pie: legend labels)
+        assert "Region" in shown  # the label field names the axis (pie: the legend)
+        if chart_type in ("bar", "line", "area"):
+            assert {"Revenue", "Deals"} <= set(shown)  # the series, in the legend
+
+    async def test_scatter_draws_a_point_per_row(self, api: Caller, sales: Sales) -> None:
+        await add_rows(api, sales, *ROWS, {"region": "West", "date": "2026-04-01"})  # no y
+        revenue = fid(sales, "Revenue")
+        widget = await create_widget(
+            api,
+            sales.id,
+            title="Deals over time",
+            chart_type="scatter",
+            label_field=fid(sales, "Close Date"),
+            series=[
+                {"value_field": revenue, "label": "Revenue"},
+                {"value_field": revenue, "label": "Again"},
+            ],
+        )
+        root = svg_tree(await api.client.get(chart_url(sales.id, widget["id"])))
+        assert len(marks(root, "point")) == 8  # 4 rows with both values, 2 series
+        shown = texts(root)
+        assert {"Deals over time", "Close Date", "Revenue", "Again"} <= set(shown)
+
+    async def test_number_shows_each_series_exactly(self, api: Caller, sales: Sales) -> None:
+        await add_rows(api, sales, *ROWS)
+        revenue = fid(sales, "Revenue")
+        widget = await create_widget(
+            api,
+            sales.id,
+            title="Totals",
+            chart_type="number",
+            series=[
+                {"value_field": revenue, "aggregation": "sum", "label": "Revenue"},
+                {"value_field": revenue, "aggregation": "count", "label": "Deals"},
+            ],
+        )
+        root = svg_tree(await api.client.get(chart_url(sales.id, widget["id"])))
+        shown = texts(root)
+        # 10^18 + 0.01 + 0.1 + 0.2 + 12.5, to the cent: drawn from the exact text, not a double
+        assert "1,000,000,000,000,000,012.81" in shown
+        assert {"4", "Revenue", "Deals", "Totals"} <= set(shown)
+        assert len(marks(root, "text mark")) == 4  # a value and its label per series
+
+    async def test_date_buckets_name_the_grouping(self, api: Caller, sales: Sales) -> None:
+        await add_rows(api, sales, *ROWS)
+        widget = await create_widget(
+            api,
+            sales.id,
+            chart_type="line",
+            label_field=fid(sales, "Close Date"),
+            date_grouping="month",
+            series=[{"value_field": fid(sales, "Revenue"), "aggregation": "count"}],
+        )
+        root = svg_tree(await api.client.get(chart_url(sales.id, widget["id"])))
+        assert len(marks(root, "point")) == 3
+        shown = texts(root)
+        assert {"2026-01", "2026-02", "2026-03", "Close Date (by month)"} <= set(shown)
+        assert "Count of Revenue" in shown  # one series: it names the value axis
+
+
+@renders
+class TestImages:
+    async def test_png_has_the_size_asked_for(self, api: Caller, sales: Sales) -> None:
+        await add_rows(api, sales, *ROWS)
+        wid = await two_series_widget(api, sales, "bar")
+        r = await api.client.get(chart_url(sales.id, wid, "png"))
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "image/png"
+        assert png_size(r.content) == (640, 400)  # the defaults
+        for theme in ("light", "dark"):
+            r = await api.client.get(
+                chart_url(sales.id, wid, "png"),
+                params={"width": 480, "height": 300, "theme": theme},
+            )
+            assert r.status_code == 200, r.text
+            assert png_size(r.content) == (480, 300)
+
+    async def test_svg_has_the_size_and_theme_asked_for(self, api: Caller, sales: Sales) -> None:
+        await add_rows(api, sales, *ROWS)
+        wid = await two_series_widget(api, sales, "pie")
+        light = svg_tree(await api.client.get(chart_url(sales.id, wid)))
+        dark = svg_tree(
+            await api.client.get(
+                chart_url(sales.id, wid), params={"width": 300, "height": 1000, "theme": "dark"}
+            )
+        )
+        assert (dark.get("width"), dark.get("height")) == ("300", "1000")
+
+        def background(root: ET.Element) -> str | None:
+            return next(iter(root.iter(f"{SVG}rect"))).get("fill")
+
+        assert background(light) == "#ffffff"
+        assert background(dark) == "#1e1e1e"
+
+    async def test_no_data_says_so(self, api: Caller, sales: Sales) -> None:
+        for chart_type in ("bar", "pie", "scatter", "number"):
+            widget = await create_widget(
+                api,
+                sales.id,
+                chart_type=chart_type,
+                label_field=fid(sales, "Close Date" if chart_type == "scatter" else "Region"),
+                series=[{"value_field": fid(sales, "Revenue")}],
+            )
+            root = svg_tree(await api.client.get(chart_url(sales.id, widget["id"])))
+            assert "No data" in texts(root)  # (number: a sum over no rows has no value)
+        bare = await create_widget(api, sales.id, title="Nothing yet")  # no series at all
+        shown = texts(svg_tree(await api.client.get(chart_url(sales.id, bare["id"]))))
+        assert {"No data", "Nothing yet"} <= set(shown)
+
+    async def test_long_labels_are_cut_in_the_image_not_in_the_spec(
+        self, api: Caller, sales: Sales
+    ) -> None:
+        long = "A region whose name goes on" + " and on" * 40
+        await add_rows(api, sales, {"region": long, "revenue": 1}, {"region": "B", "revenue": 2})
+        widget = await create_widget(
+            api,
+            sales.id,
+            label_field=fid(sales, "Region"),
+            series=[{"value_field": fid(sales, "Revenue")}],
+        )
+        root = svg_tree(await api.client.get(chart_url(sales.id, widget["id"])))
+        assert len(marks(root, "bar")) == 2
+        cut = [t for t in texts(root) if t.startswith("A region")]
+        assert len(cut) == 1 and cut[0].endswith("…") and len(cut[0]) < 40
+        r = await api.client.get(chart_url(sales.id, widget["id"]), params={"format": "vega-lite"})
+        assert [v["label"] for v in exact(r)["data"]["values"]] == [long, "B"]
+
+
+class TestVegaLiteSpec:
+    async def test_the_spec_carries_its_data_inline_and_exact(
+        self, api: Caller, sales: Sales
+    ) -> None:
+        await add_rows(api, sales, *ROWS)
+        wid = await two_series_widget(api, sales, "bar")
+        for kind in ("svg", "png"):
+            r = await api.client.get(
+                chart_url(sales.id, wid, kind),
+                params={"format": "vega-lite", "width": 480, "height": 300},
+            )
+            assert r.status_code == 200, r.text
+            assert r.headers["content-type"].startswith("application/json")
+            spec = exact(r)
+            assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
+            assert (spec["width"], spec["height"]) == (480, 300)
+            assert "url" not in spec["data"]
+            assert spec["data"]["values"] == [
+                {"label": "East", "series": "Revenue", "value": Decimal("12.5")},
+                {"label": "North", "series": "Revenue", "value": Decimal(BIG) + Decimal("0.1")},
+                {"label": "South", "series": "Revenue", "value": Decimal("0.2")},
+                {"label": "East", "series": "Deals", "value": 1},
+                {"label": "North", "series": "Deals", "value": 2},
+                {"label": "South", "series": "Deals", "value": 1},
+            ]
+            assert b"1000000000000000000.11" in r.content  # the number as written, not a double
+
+    async def test_the_spec_follows_the_widget_data(self, api: Caller, sales: Sales) -> None:
+        """One code path: the spec's values are the data endpoint's, group for group."""
+        await add_rows(api, sales, *ROWS)
+        wid = await two_series_widget(api, sales, "line", sort_direction="desc", row_limit=2)
+        data = exact(await api.client.get(f"/data-items/{sales.id}/widgets/{wid}/data/"))
+        spec = exact(await api.client.get(chart_url(sales.id, wid), params={"format": "vega-lite"}))
+        drawn = [
+            (v["label"], v["value"]) for v in spec["data"]["values"] if v["series"] == "Revenue"
+        ]
+        assert drawn == list(zip(data["labels"], data["datasets"][0]["data"], strict=True))
+        assert spec["encoding"]["x"]["sort"] == data["labels"] == ["North", "East"]
+        assert "row_limit" in spec["title"]["subtitle"]  # truncated says so
+
+
+class TestErrors:
+    @pytest.mark.parametrize(
+        "params",
+        [
+            {"width": 99},
+            {"width": 4001},
+            {"height": 0},
+            {"height": "tall"},
+            {"width": 4000, "height": 4000},  # 16 million pixels: over the 4 million allowed
+            {"theme": "blue"},
+            {"format": "json"},
+        ],
+    )
+    async def test_bad_parameters_are_400(
+        self, api: Caller, sales: Sales, params: dict[str, Any]
+    ) -> None:
+        wid = await two_series_widget(api, sales, "bar")
+        for kind in ("svg", "png"):
+            r = await api.client.get(chart_url(sales.id, wid, kind), params=params)
+            body = assert_error(r, 400, "VALIDATION_ERROR")
+            assert next(iter(params)) in str(body["details"]), body
+
+    async def test_another_accounts_widget_is_404(
+        self, api: Caller, intruder: Caller, sales: Sales
+    ) -> None:
+        wid = await two_series_widget(api, sales, "bar")
+        for kind in ("svg", "png"):
+            for params in ({}, {"format": "vega-lite"}):
+                r = await intruder.client.get(chart_url(sales.id, wid, kind), params=params)
+                assert_error(r, 404, "NOT_FOUND")
+        other = await create_widget(api, sales.id)
+        r = await api.client.get(chart_url(sales.id, other["id"] + 1000))
+        assert_error(r, 404, "NOT_FOUND")
+
+    async def test_a_widget_that_cannot_be_drawn_is_400(self, api: Caller, sales: Sales) -> None:
+        widget = await create_widget(
+            api, sales.id, chart_type="scatter", series=[{"value_field": fid(sales, "Revenue")}]
+        )
+        r = await api.client.get(chart_url(sales.id, widget["id"], "png"))
+        assert "label_field" in assert_error(r, 400)["error"]
+
+
+@renders
+class TestRenderingOffTheLoop:
+    async def test_the_event_loop_keeps_serving_while_a_chart_is_drawn(
+        self, api: Caller, sales: Sales
+    ) -> None:
+        """vl-convert holds the GIL while it renders: in a thread, it would stall every request
+        of the process for the whole render. It runs in a child process instead."""
+        await add_rows(api, sales, *({"region": f"R{i:03}", "revenue": i} for i in range(300)))
+        wid = await two_series_widget(api, sales, "bar")
+        gaps: list[float] = []
+        rendered = anyio.Event()
+
+        async def tick() -> None:
+            last = time.perf_counter()
+            while not rendered.is_set():
+                await anyio.sleep(0.01)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(tick)
+            started = time.perf_counter()
+            r = await api.client.get(
+                chart_url(sales.id, wid, "png"), params={"width": 2000, "height": 2000}
+            )
+            took = time.perf_counter() - started
+            rendered.set()
+        assert png_size(r.content) == (2000, 2000)
+        assert max(gaps) < max(0.5, took / 3), (max(gaps), took)
