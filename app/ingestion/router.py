@@ -44,7 +44,7 @@ from app.jobs.http import ACCEPTED_RESPONSES, accepted
 
 router = ApiRouter(prefix="/data-items", tags=["files"], route_class=AuthenticatedRoute)
 
-ACCEPTED = "a .csv, .xlsx or .xls file"
+ACCEPTED = "a .csv, .tsv, .xlsx, .xls, .ods, .json, .ndjson or .jsonl file"
 
 
 def _multipart(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -63,11 +63,17 @@ def _multipart(properties: dict[str, Any], required: list[str]) -> dict[str, Any
 _FILE = {
     "type": "string",
     "format": "binary",
-    "description": f"{ACCEPTED}; the first row is the header.",
+    "description": (
+        f"{ACCEPTED}; the first row is the header (JSON: an array of objects, or one object "
+        "per line; the keys are the headers)."
+    ),
 }
 _SHEET = {
     "type": "string",
-    "description": "Excel only: the sheet to read, by name or 0-based index (default: the first).",
+    "description": (
+        "Workbooks (.xlsx, .xls, .ods) only: the sheet to read, by name or 0-based index "
+        "(default: the first)."
+    ),
 }
 
 
@@ -160,7 +166,7 @@ def _spooled(form: UploadForm) -> SpooledFile:
     "/create-from-file/",
     response_model=CreateFromFileResult,
     status_code=status.HTTP_201_CREATED,
-    summary="Create a data item from a CSV or Excel file",
+    summary="Create a data item from a CSV, TSV, Excel, OpenDocument or JSON file",
     description=(
         "Fields come from the header row, in file order, each typed from its column's content "
         "(see docs/api-guide.md, type inference). The file is kept as the item's reference "

@@ -28,6 +28,7 @@ from app.fields import service as fields_service
 from app.fields.schemas import FieldCreate
 from app.fieldtypes import FieldType
 from app.ingestion.append import AppendPlan, plan_append
+from app.ingestion.formats import CONTENT_TYPES
 from app.ingestion.inference import ColumnPlan, infer_columns, plan_new_columns
 from app.ingestion.options import SET_BY_USER, UploadOptions, resolve_headers
 from app.ingestion.pipeline import (
@@ -60,12 +61,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("app.ingestion")
-
-CONTENT_TYPES = {
-    "csv": "text/csv",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "xls": "application/vnd.ms-excel",
-}
 
 
 def _file_error(exc: FileFormatError) -> BadRequest:
