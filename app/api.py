@@ -10,6 +10,7 @@ from app.accounts.router import audit_router, keys_router
 from app.accounts.scopes import undeclared
 from app.charts.router import router as charts_router
 from app.core.routing import API_PREFIX
+from app.dashboards.router import router as dashboards_router
 from app.data_items.router import router as data_items_router
 from app.fields.router import router as fields_router
 from app.ingestion.router import router as ingestion_router
@@ -33,6 +34,7 @@ API_ROUTERS = (
     summary_router,
     widgets_router,
     charts_router,
+    dashboards_router,
     transfer_router,
     jobs_router,
     uploads_router,

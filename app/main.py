@@ -198,6 +198,10 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
                 "description": "Dashboard widgets, their series, and the data to draw them.",
             },
             {
+                "name": "dashboards",
+                "description": "Grids of widgets from any of your data items.",
+            },
+            {
                 "name": "transfer",
                 "description": "Export rows, copy items, move items between deployments.",
             },

@@ -3,6 +3,7 @@
 from app.models.access import ApiKeyUsage
 from app.models.account import Account, ApiKey, AuditEvent
 from app.models.base import Base
+from app.models.dashboard import Dashboard, DashboardWidget
 from app.models.data_item import DataItem, ReferenceFile, ReferenceFileChunk
 from app.models.field import FIELD_TYPES, Field
 from app.models.job import ImportJob, ImportJobChunk
@@ -18,6 +19,8 @@ __all__ = [
     "ApiKeyUsage",
     "AuditEvent",
     "Base",
+    "Dashboard",
+    "DashboardWidget",
     "DataItem",
     "Field",
     "FieldStats",
