@@ -1,7 +1,8 @@
 """What the fuzzer aims at: an account with a real key and a data item that has one field of each
-type, rows, a widget with a series and a reference file, so that generated requests reach real
-resources (not only 404s). Path parameters are swapped for these ids most of the time; when a
-generated DELETE removes something, the next case seeds a fresh item."""
+type, rows, a widget with a series (on a dashboard) and a reference file, so that generated
+requests reach real resources (not only 404s). Path parameters (and a layout's `widget_id`) are
+swapped for these ids most of the time; when a generated DELETE removes something, the next case
+seeds a fresh item."""
 
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ class World:
             json={"title": "W", "chart_type": "bar", "label_field": fields["Region"],
                   "series": [{"value_field": fields["Revenue"], "aggregation": "sum"}]},
         )  # fmt: skip
+        place = {"widget_id": widget["id"], "x": 0, "y": 0, "w": 6, "h": 4}
+        dashboard = self.api("POST", "/dashboards/", json={"title": "D", "layout": [place]})
         self.ids = {
             "item_id": [str(item)],
             "field_id": [str(f) for f in fields.values()],
@@ -59,6 +62,7 @@ class World:
             "series_id": [str(s["id"]) for s in widget["series"]],
             "file_id": [str(made["reference_file"]["id"])],
             "upload_id": [str(made["reference_file"]["id"])],
+            "dashboard_id": [str(dashboard["id"])],
         }
         self.dirty = False
 
@@ -99,6 +103,9 @@ class World:
             if key in ("value_field", "label_field", "field") and isinstance(value, int):
                 if rng.random() < 0.8:
                     node[key] = int(rng.choice(fields))
+            elif key == "widget_id" and isinstance(value, int):  # a dashboard's layout entry
+                if rng.random() < 0.8:
+                    node[key] = int(rng.choice(self.ids["widget_id"]))
             elif key == "values" and isinstance(value, dict):
                 node[key] = self._row(value, rng)
             elif key == "rows" and isinstance(value, list):
