@@ -9,6 +9,8 @@ from app.fieldtypes.base import (
     FieldType,
     FilterOp,
     Kind,
+    Measure,
+    Statistic,
     Stored,
 )
 from app.fieldtypes.registry import INFERENCE_ORDER, REGISTRY, kind_of
@@ -22,6 +24,8 @@ __all__ = [
     "FieldType",
     "FilterOp",
     "Kind",
+    "Measure",
+    "Statistic",
     "Stored",
     "kind_of",
 ]

@@ -76,6 +76,15 @@ class Aggregation(StrEnum):
     DISTINCT_COUNT = "distinct_count"
 
 
+class Statistic(StrEnum):
+    """Aggregates an ad-hoc query computes beyond the widgets' (app/query)."""
+
+    MEDIAN = "median"
+
+
+Measure = Aggregation | Statistic  # what `Kind.aggregate` computes
+
+
 class DateGrouping(StrEnum):
     NONE = ""
     DAY = "day"
@@ -178,6 +187,7 @@ class Kind(ABC):
     json_name: ClassVar[str]  # the JSON type clients see, for messages
     filter_ops: ClassVar[tuple[FilterOp, ...]] = EVERY_TYPE_OPS
     aggregations: ClassVar[tuple[Aggregation, ...]] = COUNTS
+    statistics: ClassVar[tuple[Statistic, ...]] = ()  # beyond `aggregations`, for queries
     textual: ClassVar[bool] = False
     date_groupings: ClassVar[bool] = False  # a widget may group its values by day, week, …
 
@@ -292,8 +302,9 @@ class Kind(ABC):
             return cell.json.is_distinct_from(fragment)
         raise ValueError(f"{op} does not apply to {self.name}")
 
-    def aggregate(self, aggregation: Aggregation, cell: Cell) -> list[ColumnElement[Any]]:
-        """The SQL aggregates a widget series needs (one or more columns)."""
+    def aggregate(self, aggregation: Measure, cell: Cell) -> list[ColumnElement[Any]]:
+        """The SQL aggregates a widget series or a query's aggregation needs (one or more
+        columns)."""
         if aggregation is Aggregation.COUNT:
             return [func.count(cell.json)]
         if aggregation is Aggregation.DISTINCT_COUNT:
@@ -303,12 +314,12 @@ class Kind(ABC):
         raise ValueError(f"{aggregation} does not apply to {self.name}")
 
     def aggregate_order(
-        self, aggregation: Aggregation, columns: Sequence[ColumnElement[Any]]
+        self, aggregation: Measure, columns: Sequence[ColumnElement[Any]]
     ) -> ColumnElement[Any]:
         """What groups are sorted by for this series, over its aggregate columns."""
         return columns[0]
 
-    def finish(self, aggregation: Aggregation, raw: Sequence[Any]) -> Any:
+    def finish(self, aggregation: Measure, raw: Sequence[Any]) -> Any:
         """The data point from the aggregate columns' values."""
         if aggregation in COUNTS:
             return int(raw[0] or 0)

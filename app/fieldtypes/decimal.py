@@ -22,7 +22,9 @@ from app.fieldtypes.base import (
     FieldType,
     FilterOp,
     Kind,
+    Measure,
     ReadingPlan,
+    Statistic,
     Stored,
     XlsxStyles,
     XlsxWrite,
@@ -109,6 +111,14 @@ def average(total: Decimal, count: int, scale: int | None) -> Decimal:
         return (total / count).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
+def midpoint(low: Decimal, high: Decimal) -> Decimal:
+    """(low + high) / 2, exactly (halving adds at most one digit)."""
+    lowest = min(int(low.as_tuple().exponent), int(high.as_tuple().exponent))
+    with localcontext() as ctx:
+        ctx.prec = max(28, max(low.adjusted(), high.adjusted()) - lowest + 3)
+        return (low + high) / 2
+
+
 def excel_number(text: str) -> float | None:
     """The float to write for a stored decimal, or None when Excel would not give it back."""
     try:
@@ -177,6 +187,7 @@ class DecimalKind(Kind):
     json_name: ClassVar[str] = "number"
     filter_ops: ClassVar[tuple[FilterOp, ...]] = (*EVERY_TYPE_OPS, *ORDERED_OPS)
     aggregations: ClassVar[tuple[Aggregation, ...]] = tuple(Aggregation)
+    statistics: ClassVar[tuple[Statistic, ...]] = (Statistic.MEDIAN,)
 
     def _parse(self, value: Any, date_order: DateOrder | None) -> Stored | None:
         if isinstance(value, bool):
@@ -250,27 +261,42 @@ class DecimalKind(Kind):
             return result
         return super().condition(op, cell, values)
 
-    def aggregate(self, aggregation: Aggregation, cell: Cell) -> list[ColumnElement[Any]]:
+    def aggregate(self, aggregation: Measure, cell: Cell) -> list[ColumnElement[Any]]:
         n = self.value(cell)
         if aggregation is Aggregation.SUM:
             return [func.sum(n)]
         if aggregation is Aggregation.AVG:
             return [func.sum(n), func.count(n), func.max(func.scale(n))]
+        if aggregation is Statistic.MEDIAN:
+            # The two middle values (the same one for an odd count), exact numerics: the lower
+            # median ascending and descending. percentile_cont would work in floats.
+            half = literal(0.5)
+            return [
+                func.percentile_disc(half).within_group(n.asc()),
+                func.percentile_disc(half).within_group(n.desc()),
+            ]
         return super().aggregate(aggregation, cell)
 
     def aggregate_order(
-        self, aggregation: Aggregation, columns: Sequence[ColumnElement[Any]]
+        self, aggregation: Measure, columns: Sequence[ColumnElement[Any]]
     ) -> ColumnElement[Any]:
         if aggregation is Aggregation.AVG:
             return columns[0] / func.nullif(columns[1], 0)
+        if aggregation is Statistic.MEDIAN:
+            return columns[0] + columns[1]  # twice the median
         return columns[0]
 
-    def finish(self, aggregation: Aggregation, raw: Sequence[Any]) -> Any:
+    def finish(self, aggregation: Measure, raw: Sequence[Any]) -> Any:
         if aggregation is Aggregation.AVG:
             total, count, scale = raw
             if not count or total is None:
                 return None
             return average(Decimal(total), int(count), scale)
+        if aggregation is Statistic.MEDIAN:
+            low, high = raw
+            if low is None or high is None:
+                return None
+            return midpoint(Decimal(low), Decimal(high))
         return super().finish(aggregation, raw)
 
     # --------------------------------------------------------------------------- statistics
