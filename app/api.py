@@ -15,6 +15,7 @@ from app.data_items.router import router as data_items_router
 from app.fields.router import router as fields_router
 from app.ingestion.router import router as ingestion_router
 from app.jobs.router import router as jobs_router
+from app.query.router import router as query_router
 from app.rows.router import router as rows_router
 from app.status.router import router as status_router
 from app.summary.router import router as summary_router
@@ -32,6 +33,7 @@ API_ROUTERS = (
     fields_router,
     rows_router,
     summary_router,
+    query_router,
     widgets_router,
     charts_router,
     dashboards_router,

@@ -194,6 +194,10 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             {"name": "rows", "description": "Typed rows: write, read, page and search."},
             {"name": "summary", "description": "Per-field statistics."},
             {
+                "name": "query",
+                "description": "Ad-hoc questions of an item's rows, answered as a table.",
+            },
+            {
                 "name": "widgets",
                 "description": "Dashboard widgets, their series, and the data to draw them.",
             },

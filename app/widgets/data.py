@@ -13,6 +13,8 @@
 - `row_limit` (null: 1000) groups are kept in that order; the rest are left out, not folded into
   an "Other" group (an "Other" bar cannot be exact for distinct_count without a second scan, and
   has no place on a time axis); `truncated` says when that happened.
+- Groups and aggregates come from the query engine (app/query: `POST …/query/` answers with the
+  same SQL), the one code path for aggregations.
 - number: one value per series over every (filtered) row. scatter: each series gives points
   `{"x": label field value, "y": value field value}` of rows having both, in row order, at most
   `row_limit` (null: 1000); aggregation and sort do not apply.
@@ -21,49 +23,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal, localcontext
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import BadRequest
-from app.fieldtypes import Aggregation, DateGrouping, FieldType, kind_of
-from app.fieldtypes.decimal import decimal_text
+from app.fieldtypes import Aggregation, DateGrouping, FieldType
 from app.models import DataItem, Widget, WidgetSeries
 from app.models import Field as FieldModel
+from app.query import service as query_service
+from app.query.schemas import Key, Order, Series
 from app.rows import filters
 from app.widgets import service
 from app.widgets.colors import series_color
-from app.widgets.repository import ChartDataRepository, Label, Series, WidgetRepository
+from app.widgets.repository import ChartDataRepository, WidgetRepository
 from app.widgets.schemas import MAX_ROW_LIMIT, ChartType, SortDirection
 
-NULL_LABEL = "(empty)"
+NULL_LABEL = query_service.NULL_LABEL
 ALL_LABEL = "All"
-
-_AGGREGATION_NAMES = {
-    Aggregation.COUNT: "Count",
-    Aggregation.SUM: "Sum",
-    Aggregation.AVG: "Average",
-    Aggregation.MIN: "Min",
-    Aggregation.MAX: "Max",
-    Aggregation.DISTINCT_COUNT: "Distinct count",
-}
-
-
-def _label_text(value: Any, default: str) -> str:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        with localcontext() as ctx:
-            ctx.prec = 1_000
-            return decimal_text(value.normalize())
-    return str(value)
 
 
 def _series_label(s: WidgetSeries, field: FieldModel) -> str:
-    return s.label or f"{_AGGREGATION_NAMES[Aggregation(s.aggregation)]} of {field.field_label}"
+    name = query_service.MEASURE_NAMES[Aggregation(s.aggregation)]
+    return s.label or f"{name} of {field.field_label}"
 
 
 def _check(
@@ -149,30 +131,25 @@ async def widget_data(
         for s in series
     ]
 
-    def points_of(raw: Sequence[Sequence[Any]]) -> list[Any]:
-        return [
-            kind_of(x.field_type).finish(x.aggregation, r) for x, r in zip(specs, raw, strict=True)
-        ]
-
     if chart is ChartType.NUMBER:
         if not specs:
             return {"labels": [], "datasets": [], "chart_type": chart, "truncated": False}
-        values = points_of(await repo.totals(specs, row_filter))
+        values = await query_service.totals(session, item, specs, row_filter)
         datasets = [dataset(i, s, [values[i]]) for i, s in enumerate(series)]
         return {"labels": [], "datasets": datasets, "chart_type": chart, "truncated": False}
 
     grouping = DateGrouping(widget.date_grouping)
-    labelled = None if label is None else Label(label.id, FieldType(label.field_type), grouping)
-    rows, total_groups = await repo.groups(
-        label=labelled,
-        series=specs,
-        row_filter=row_filter,
-        direction=SortDirection(widget.sort_direction).value,
-        limit=limit,
+    key = None if label is None else Key(label.id, FieldType(label.field_type), grouping)
+    direction = SortDirection(widget.sort_direction)
+    order = []  # by label (the engine's last key), or by the first series' value first
+    if direction is not SortDirection.NONE and specs:
+        order = [Order(1, descending=direction is SortDirection.DESC)]
+    rows, total_groups = await query_service.groups(
+        session, item, keys=[key], series=specs, row_filter=row_filter, order=order, limit=limit
     )
     default = NULL_LABEL if label is not None else ALL_LABEL
-    labels = [_label_text(key, default) for key, _ in rows]
-    values = [points_of(raw) for _, raw in rows]
+    labels = [query_service.label_text(keys[0], default) for keys, _ in rows]
+    values = [query_service.finish(specs, raw) for _, raw in rows]
     datasets = [dataset(i, s, [v[i] for v in values]) for i, s in enumerate(series)]
     return {
         "labels": labels,

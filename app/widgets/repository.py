@@ -5,27 +5,20 @@ keyed by that item or widget."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Select,
-    Text,
-    cast,
     delete,
     func,
-    literal,
-    null,
     select,
     text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.fieldtypes import Aggregation, DateGrouping, FieldType, kind_of
 from app.fieldtypes.sql import Cell
-from app.models import Field, Widget, WidgetSeries, rows_table
+from app.models import Widget, WidgetSeries, rows_table
 from app.rows.filters import RowFilter, RowQuery
 from app.rows.query import conditions
 
@@ -204,95 +197,13 @@ class SeriesRepository:
         )
 
 
-@dataclass(frozen=True)
-class Series:
-    """A series as the chart SQL needs it: which field's cells, aggregated how."""
-
-    field_id: int
-    field_type: FieldType
-    aggregation: Aggregation
-
-
-@dataclass(frozen=True)
-class Label:
-    """The field that labels the groups, and its date grouping."""
-
-    field_id: int
-    field_type: FieldType
-    grouping: DateGrouping = DateGrouping.NONE
-
-
 class ChartDataRepository:
-    """Aggregates over one item's rows for the widget data endpoint. The item was resolved for
-    the caller; every statement is keyed by it. Each expression is the field type's own
-    (app/fieldtypes): group keys, aggregates, the filter's conditions."""
+    """Scatter points of one item's rows for the widget data endpoint (aggregates are the query
+    engine's: app/query). The item was resolved for the caller; every statement is keyed by it."""
 
     def __init__(self, session: AsyncSession, data_item_id: int) -> None:
         self.session = session
         self.item = int(data_item_id)
-
-    def _columns(self, series: Sequence[Series]) -> list[list[ColumnElement[Any]]]:
-        return [kind_of(s.field_type).aggregate(s.aggregation, Cell(s.field_id)) for s in series]
-
-    def _still(self, field_id: int, field_type: FieldType) -> ColumnElement[bool]:
-        """The field still has the type the widget was checked against: an uncorrelated
-        subquery, so PostgreSQL runs it once per statement, in the statement's own snapshot (a
-        cast never meets values of a type changed after the fields were read)."""
-        current = (
-            select(Field.field_type)
-            .where(Field.id == field_id, Field.data_item_id == self.item)
-            .scalar_subquery()
-        )
-        return current == literal(str(field_type), Text)
-
-    async def groups(
-        self,
-        *,
-        label: Label | None,
-        series: Sequence[Series],
-        row_filter: RowFilter | None,
-        direction: Literal["", "asc", "desc"],
-        limit: int,
-    ) -> tuple[list[tuple[Any, list[Sequence[Any]]]], int]:
-        """The first `limit` groups (the label's value or date bucket; one group without a
-        label) with each series' aggregate columns, and how many groups there are. Order: by
-        label ascending (empty last); with a direction, by the first series' value first."""
-        if label is None:
-            key: ColumnElement[Any] = cast(null(), Text)
-        else:
-            cell = Cell(label.field_id)
-            still = self._still(label.field_id, label.field_type)
-            key = kind_of(label.field_type).group_key(cell, label.grouping, still)
-        columns = self._columns(series)
-        named = [c.label(f"a{i}_{j}") for i, cols in enumerate(columns) for j, c in enumerate(cols)]
-        grouped = (
-            select(key.label("k"), *named)
-            .where(*conditions(self.item, RowQuery(filter=row_filter)))
-            .group_by(text("1"))
-            .subquery("g")
-        )
-        order = [grouped.c.k.asc().nulls_last()]
-        if direction and series:
-            first = [grouped.c[f"a0_{j}"] for j in range(len(columns[0]))]
-            by_value = kind_of(series[0].field_type).aggregate_order(series[0].aggregation, first)
-            by_value = by_value.desc() if direction == "desc" else by_value.asc()
-            order.insert(0, by_value.nulls_last())
-        stmt = (
-            select(grouped, func.count().over().label("total_groups")).order_by(*order).limit(limit)
-        )
-        rows = [tuple(r) for r in await self.session.execute(stmt)]
-        total = int(rows[0][-1]) if rows else 0
-        return [(r[0], _split(r[1:-1], columns)) for r in rows], total
-
-    async def totals(
-        self, series: Sequence[Series], row_filter: RowFilter | None
-    ) -> list[Sequence[Any]]:
-        """Each series' aggregate columns over every row that matches (also for no rows)."""
-        columns = self._columns(series)
-        stmt = select(*(c for cols in columns for c in cols)).where(
-            *conditions(self.item, RowQuery(filter=row_filter))
-        )
-        return _split(tuple((await self.session.execute(stmt)).one()), columns)
 
     async def points(
         self, *, x_field: int, y_field: int, row_filter: RowFilter | None, limit: int
@@ -306,13 +217,3 @@ class ChartDataRepository:
             .limit(limit)
         )
         return [(px, py) for px, py in await self.session.execute(stmt)]
-
-
-def _split(values: Sequence[Any], columns: Sequence[Sequence[object]]) -> list[Sequence[Any]]:
-    """A row of aggregate columns, cut per series."""
-    out: list[Sequence[Any]] = []
-    at = 0
-    for cols in columns:
-        out.append(values[at : at + len(cols)])
-        at += len(cols)
-    return out
