@@ -11,6 +11,8 @@ and the service on it, as `python -m app serve` in a subprocess, then times:
            and 900,000, search (rare / common / absent word), summary
   bulk     POST rows/bulk/ of 10,000 rows through the API (the body encoded beforehand: the
            client's JSON encoding is not the service's work) vs a binary COPY of the same rows
+  query    POST …/query/: the sum of a decimal field grouped by a char field on the 1M-row
+           item vs the bare GROUP BY over the JSONB rows (target <= 1.5x)
   widgets  bar chart (sum grouped by a char field) and line chart (by month) vs bare GROUP BY
   transfer CSV and JSON export of the 1M-row item vs COPY (SELECT …) TO STDOUT (with the
            service's peak RSS growth), and a copy of the item vs CREATE TABLE AS SELECT
@@ -21,7 +23,7 @@ and the service on it, as `python -m app serve` in a subprocess, then times:
   bulk_change  PATCH rows/ by a filter picking ~200k of the 1M rows vs the bare SQL UPDATE of
            the same JSONB rows (jsonb ||), alternating
 
-Usage:  make bench          (or: .venv/bin/python bench/run.py [--sections uploads,data_in,queries,bulk,widgets,transfer,bulk_change])
+Usage:  make bench          (or: .venv/bin/python bench/run.py [--sections uploads,data_in,queries,query,bulk,widgets,transfer,bulk_change])
         --dsn postgresql://postgres@127.0.0.1:5432/postgres: on that server instead, in a database
         of its own (created, then dropped) rather than on the embedded one.
 Data:   the files of bench/gen_data.py ($BENCH_DATA, default $TMPDIR/benchdata); generated
@@ -887,6 +889,46 @@ def bench_widgets(svc: Service, sql: SQL, item: int, repeat: int, dsn: str) -> N
         record(Figure(**fig))
 
 
+def bench_query(svc: Service, sql: SQL, item: int, repeat: int) -> None:
+    """POST …/query/: the sum of a decimal field grouped by a char field (issue 19), next to the
+    bare GROUP BY over the item's JSONB rows answering the same question. Each warmed once."""
+    wait_for_maintenance(sql, item)
+    wait_quiet(sql)
+    fields = svc.get(f"/data-items/{item}/fields/").json()["fields"]
+    keys = {f["field_label"]: int(f["id"]) for f in fields}
+    region, revenue = keys["Region"], keys["Revenue"]
+    body = {"group_by": [region], "aggregations": [{"field": revenue, "op": "sum"}]}
+
+    def bare() -> Any:
+        return sql.fetch(
+            'SELECT "values"->>$2, sum(("values"->>$3)::numeric) FROM rows '
+            "WHERE data_item_id = $1 GROUP BY 1",
+            item,
+            str(region),
+            str(revenue),
+        )
+
+    def query() -> httpx.Response:
+        r = svc.http.post(f"/data-items/{item}/query/", json=body)
+        r.raise_for_status()
+        return r
+
+    bare(), query()
+    floor, groups = timed(bare, repeat)
+    runs, answer = timed(query, repeat)
+    assert len(answer.json()["rows"]) == len(groups), (answer.text[:200], len(groups))
+    record(
+        Figure(
+            "query_sum_by_char",
+            "ad-hoc query: sum of a decimal field by a char field (1M rows)",
+            runs,
+            "bare GROUP BY over the JSONB rows",
+            floor,
+            "<= 1.5x",
+        )
+    )
+
+
 def bench_transfer(svc: Service, item: int, repeat: int, dsn: str) -> None:
     sys.path.insert(0, str(ROOT / "bench"))
     import bench_export  # exports of the item next to COPY … TO STDOUT, and a copy of it
@@ -929,7 +971,7 @@ def report(started: datetime, args: argparse.Namespace, pg_version: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--sections", default="uploads,data_in,queries,bulk,widgets,transfer,bulk_change"
+        "--sections", default="uploads,data_in,queries,query,bulk,widgets,transfer,bulk_change"
     )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
@@ -975,6 +1017,8 @@ def main() -> int:
             bench_queries(svc, sql, item, args.repeat)
         if "bulk" in sections:
             bench_bulk(svc, sql, item, args.repeat)
+        if "query" in sections:
+            bench_query(svc, sql, item, args.repeat)
         if "widgets" in sections:
             bench_widgets(svc, sql, item, args.repeat, server.dsn("bench"))
         if "transfer" in sections:
