@@ -300,12 +300,17 @@ def _scatter(
         "data": {"values": values},
         "mark": {"type": "point", "filled": True, "size": 50, "opacity": 0.8},
         "encoding": {
-            "x": {"field": "x", "type": x_type, "title": text.x_title, "scale": {"zero": False}},
+            "x": {
+                "field": "x",
+                "type": x_type,
+                "title": text.x_title,
+                "scale": {"zero": False, "padding": 12} if x_type != "nominal" else {},
+            },
             "y": {
                 "field": "y",
                 "type": "quantitative",
                 "title": None if several else names[0],
-                "scale": {"zero": False},
+                "scale": {"zero": False, "padding": 12},
             },
             "color": _color(names, colors, legend=several),
         },
