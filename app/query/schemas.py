@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, Strict, field_validator
 
 from app.core.schemas import InputSchema, Schema
 from app.fieldtypes import DateGrouping, FieldType, Measure
@@ -18,7 +18,7 @@ MAX_GROUP_BY = 3
 MAX_AGGREGATIONS = 20
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 1_000
-FieldId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+FieldId = Annotated[int, Strict(), Field(ge=1, le=2**63 - 1)]  # "5" and true are refused
 
 # ------------------------------------------------------------------------------- the engine
 

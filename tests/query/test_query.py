@@ -353,6 +353,8 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("limit 0", {"group_by": ["Region"], "limit": 0}, "limit"),
     ("limit over 10,000", {"group_by": ["Region"], "limit": 10_001}, "limit"),
     ("limit as text", {"group_by": ["Region"], "limit": "10"}, "limit"),
+    ("a group field id as text", {"group_by": ["7"]}, "valid integer"),
+    ("a group field id as a boolean", {"group_by": [True]}, "valid integer"),
     ("four groups", {"group_by": ["Region", "Notes", "Closed", "Close Date"]}, "group_by"),
     ("an unknown key", {"group_by": ["Region"], "having": 1}, "having"),
     ("a filter on an unknown field", {"group_by": ["Region"], "filter": {"conditions": [{"field": 987654321, "op": "eq", "value": 1}]}}, "filter.conditions.0"),
