@@ -8,6 +8,7 @@ from fastapi.routing import APIRoute
 
 from app.accounts.router import audit_router, keys_router
 from app.accounts.scopes import undeclared
+from app.charts.router import dashboard_router as dashboard_images_router
 from app.charts.router import router as charts_router
 from app.core.routing import API_PREFIX
 from app.dashboards.router import router as dashboards_router
@@ -37,6 +38,7 @@ API_ROUTERS = (
     widgets_router,
     charts_router,
     dashboards_router,
+    dashboard_images_router,
     transfer_router,
     jobs_router,
     uploads_router,

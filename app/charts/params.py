@@ -1,4 +1,5 @@
-"""Query parameters of the chart endpoints: `width`, `height`, `theme` and `format`."""
+"""Query parameters of the chart and dashboard picture endpoints: `width`, `height`, `theme` and
+`format`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
+from app.charts.board import BASE_WIDTH, MAX_BOARD_PIXELS, BoardLook
 from app.charts.schemas import (
     DEFAULT_HEIGHT,
     DEFAULT_WIDTH,
@@ -71,3 +73,25 @@ FormatParam = Annotated[
         examples=["vega-lite"],
     ),
 ]
+
+
+BoardWidth = Annotated[
+    int,
+    Query(
+        ge=400,
+        le=MAX_SIDE,
+        description=(
+            "The picture's width in pixels, 400 to 4000 (default 1200); its height follows the "
+            "layout (a grid row is 80 px at 1200 wide, scaled with the width), at most "
+            f"{MAX_BOARD_PIXELS:,} pixels in all."
+        ),
+        examples=[BASE_WIDTH],
+    ),
+]
+
+
+async def board_look(width: BoardWidth = BASE_WIDTH, theme: ThemeParam = Theme.LIGHT) -> BoardLook:
+    return BoardLook(width=width, theme=theme)
+
+
+BoardLookDep = Annotated[BoardLook, Depends(board_look)]

@@ -87,14 +87,14 @@ class _Worker:
         self.timed_out = True
         self.process.kill()
 
-    def render(self, fmt: ImageFormat, spec: bytes, timeout: float) -> tuple[bool, bytes]:
+    def render(self, fmt: str, spec: bytes, timeout: float) -> tuple[bool, bytes]:
         stdin, stdout = self.process.stdin, self.process.stdout
         assert stdin is not None
         assert stdout is not None
         timer = threading.Timer(timeout, self._kill_for_time)
         timer.start()
         try:
-            stdin.write(HEADER.pack(f"{fmt.value:4}".encode(), len(spec)) + spec)
+            stdin.write(HEADER.pack(f"{fmt:4}".encode(), len(spec)) + spec)
             stdin.flush()
             status, size = HEADER.unpack(_read(stdout, HEADER.size))
             answer = _read(stdout, size)
@@ -143,7 +143,7 @@ class ChartRenderer:
         with self._lock:
             self._idle.append(worker)
 
-    def render_blocking(self, fmt: ImageFormat, spec: bytes) -> bytes:
+    def render_blocking(self, fmt: str, spec: bytes) -> bytes:
         worker = self._take()
         try:
             ok, answer = worker.render(fmt, spec, self.timeout)
@@ -186,11 +186,19 @@ class ChartRenderer:
                 self._turns[account_id] = (lock, users - 1)
 
     async def render(
-        self, spec: bytes, fmt: ImageFormat, *, account_id: int, slots: anyio.CapacityLimiter
+        self,
+        spec: bytes,
+        fmt: ImageFormat,
+        *,
+        account_id: int,
+        slots: anyio.CapacityLimiter,
+        dashboard: bool = False,
     ) -> bytes:
-        """`spec` (Vega-Lite JSON) drawn as `fmt`, in a child process, within `slots`."""
+        """`spec` (Vega-Lite JSON; `dashboard`: a dashboard's composition, see worker.compose)
+        drawn as `fmt`, in a child process, within `slots` and the account's turn."""
+        code = f"d{fmt.value}" if dashboard else fmt.value
         async with self._turn(account_id):
-            return await anyio.to_thread.run_sync(self.render_blocking, fmt, spec, limiter=slots)
+            return await anyio.to_thread.run_sync(self.render_blocking, code, spec, limiter=slots)
 
     def close(self) -> None:
         with self._lock:

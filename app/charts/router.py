@@ -1,4 +1,5 @@
-"""A widget's chart as an SVG or PNG image, or as its Vega-Lite spec."""
+"""A widget's chart as an SVG or PNG image, or as its Vega-Lite spec; a dashboard as one SVG, PNG or
+PDF picture."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from fastapi import Response
 
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.charts import service
-from app.charts.params import ChartLookDep, FormatParam
+from app.charts.params import BoardLookDep, ChartLookDep, FormatParam
 from app.charts.renderer import ImageFormat
 from app.core.db import SessionDep
 from app.core.deps import XlsxSlotsDep
 from app.core.jsonexact import ExactJSONResponse
 from app.core.openapi import errors
 from app.core.routing import ApiRouter
+from app.dashboards.dependencies import DashboardDep
 from app.data_items.dependencies import DataItemDep
 from app.fields.dependencies import ItemFieldsDep
 from app.widgets.dependencies import WidgetDep
@@ -140,3 +142,110 @@ async def widget_chart_png(
     return await _chart(
         ImageFormat.PNG, spec_format, item, fields, widget, session, account, look, slots
     )
+
+
+# ---------------------------------------------------------------------------------- dashboards
+
+dashboard_router = ApiRouter(
+    prefix="/dashboards", tags=["dashboards"], route_class=AuthenticatedRoute
+)
+
+_BOARD_DESCRIPTION = """
+The dashboard as one picture: its title (and the first line of its description) above its
+widgets' charts, each drawn from its widget's data at the size of its cell and placed where the
+12-column grid puts it (16 px margins, 12 px gaps, grid rows 80 px high at the default width of
+1200; everything scales with `width`). The picture is as tall as the lowest cell, at most
+16,000,000 pixels in all (a 400 says so). A widget that cannot be drawn says why in its cell.
+SVG and PDF are vector (text stays text). A key limited to some data items cannot use it (403).
+"""
+
+
+def _board_content(media_type: str) -> dict[int | str, dict[str, Any]]:
+    schema = (
+        {"type": "string"}
+        if media_type == "image/svg+xml"
+        else {"type": "string", "format": "binary"}
+    )
+    return {
+        200: {
+            "description": f"The dashboard ({media_type}).",
+            "content": {media_type: {"schema": schema}},
+        },
+        **errors(400, 401, 404),
+        503: {"description": "The picture took too long to draw, or its renderer stopped."},
+    }
+
+
+@dashboard_router.get(
+    "/{dashboard_id}/image.svg/",
+    response_class=Response,
+    summary="The dashboard as an SVG picture",
+    description=_BOARD_DESCRIPTION,
+    responses=_board_content("image/svg+xml"),
+)
+async def dashboard_svg(
+    dashboard: DashboardDep,
+    session: SessionDep,
+    account: AccountDep,
+    look: BoardLookDep,
+    slots: XlsxSlotsDep,
+) -> Response:
+    drawn = await service.dashboard_image(
+        session,
+        account_id=account.id,
+        dashboard_id=dashboard.id,
+        look=look,
+        image=ImageFormat.SVG,
+        slots=slots,
+    )
+    return Response(drawn.body, media_type=drawn.media_type)
+
+
+@dashboard_router.get(
+    "/{dashboard_id}/image.png/",
+    response_class=Response,
+    summary="The dashboard as a PNG picture",
+    description=_BOARD_DESCRIPTION,
+    responses=_board_content("image/png"),
+)
+async def dashboard_png(
+    dashboard: DashboardDep,
+    session: SessionDep,
+    account: AccountDep,
+    look: BoardLookDep,
+    slots: XlsxSlotsDep,
+) -> Response:
+    drawn = await service.dashboard_image(
+        session,
+        account_id=account.id,
+        dashboard_id=dashboard.id,
+        look=look,
+        image=ImageFormat.PNG,
+        slots=slots,
+    )
+    return Response(drawn.body, media_type=drawn.media_type)
+
+
+@dashboard_router.get(
+    "/{dashboard_id}/image.pdf/",
+    response_class=Response,
+    summary="The dashboard as a PDF (one page)",
+    description=_BOARD_DESCRIPTION,
+    responses=_board_content("application/pdf"),
+)
+async def dashboard_pdf(
+    dashboard: DashboardDep,
+    session: SessionDep,
+    account: AccountDep,
+    look: BoardLookDep,
+    slots: XlsxSlotsDep,
+) -> Response:
+    drawn = await service.dashboard_image(
+        session,
+        account_id=account.id,
+        dashboard_id=dashboard.id,
+        look=look,
+        image=ImageFormat.PDF,
+        slots=slots,
+    )
+    return Response(drawn.body, media_type=drawn.media_type)

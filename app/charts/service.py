@@ -1,6 +1,7 @@
-"""Chart images of widgets: the widget's data (the widgets domain computes it, exactly as
-`GET …/data/` answers it), drawn from one Vega-Lite spec (app/charts/spec.py) that is also
-answered as JSON, rendered by vl-convert in worker processes (app/charts/renderer.py)."""
+"""Chart images of widgets and dashboards: a widget's data (the widgets domain computes it,
+exactly as `GET …/data/` answers it), drawn from one Vega-Lite spec (app/charts/spec.py) that is
+also answered as JSON, rendered by vl-convert in worker processes (app/charts/renderer.py); a
+dashboard's charts placed on its grid in one picture (app/charts/board.py)."""
 
 from __future__ import annotations
 
@@ -11,40 +12,23 @@ from typing import Any
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.charts import board
+from app.charts.board import BoardLook
 from app.charts.renderer import MEDIA_TYPES, RENDERER, ImageFormat
-from app.charts.spec import ChartLook, ChartText, chart_spec
+from app.charts.spec import ChartLook, chart_spec
+from app.charts.titles import chart_text
 from app.core.db import end_reads
 from app.core.jsonexact import dumps
-from app.fieldtypes import DateGrouping
+from app.dashboards import service as dashboards_service
 from app.models import DataItem, Widget
 from app.models import Field as FieldModel
 from app.widgets import service as widgets_service
-
-_GROUPING_NAMES = {
-    DateGrouping.DAY: "day",
-    DateGrouping.WEEK: "ISO week",
-    DateGrouping.MONTH: "month",
-    DateGrouping.QUARTER: "quarter",
-    DateGrouping.YEAR: "year",
-}
 
 
 @dataclass(frozen=True)
 class Image:
     body: bytes
     media_type: str
-
-
-def chart_text(widget: Widget, fields: Sequence[FieldModel]) -> ChartText:
-    """The widget's title, and the label field's name (by its date grouping, if any)."""
-    label = next((f for f in fields if f.id == widget.label_field_id), None)
-    x_title = None
-    if label is not None:
-        grouping = DateGrouping(widget.date_grouping or "")
-        x_title = label.field_label
-        if grouping is not DateGrouping.NONE:
-            x_title = f"{label.field_label} (by {_GROUPING_NAMES[grouping]})"
-    return ChartText(title=widget.title, x_title=x_title)
 
 
 async def widget_spec(
@@ -88,3 +72,25 @@ async def widget_image(
     spec = await widget_spec(session, item, fields, widget, look=look)
     await end_reads(session)
     return await render(spec, image, account_id=account_id, slots=slots)
+
+
+async def dashboard_image(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    dashboard_id: int,
+    look: BoardLook,
+    image: ImageFormat,
+    slots: anyio.CapacityLimiter,
+) -> Image:
+    """The dashboard as one picture (see app/charts/board.py): every widget's chart from its
+    own data, placed on the layout's grid. The database is done with before drawing starts."""
+    dashboard = await dashboards_service.read_dashboard(
+        session, account_id=account_id, dashboard_id=dashboard_id
+    )
+    composition = await board.board(session, account_id, dashboard, look)
+    await end_reads(session)
+    body = await RENDERER.render(
+        dumps(composition).encode(), image, account_id=account_id, slots=slots, dashboard=True
+    )
+    return Image(body=body, media_type=MEDIA_TYPES[image])

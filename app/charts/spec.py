@@ -143,10 +143,15 @@ def _color(names: list[str], colors: list[str], *, legend: bool) -> dict[str, An
     }
 
 
-def _no_data(spec: dict[str, Any], look: ChartLook) -> dict[str, Any]:
+def message_spec(message: str, text: ChartText, look: ChartLook) -> dict[str, Any]:
+    """A chart that says `message` instead (a dashboard's widget that cannot be drawn)."""
+    return _no_data(_frame(text, look, {}), look, message)
+
+
+def _no_data(spec: dict[str, Any], look: ChartLook, message: str = NO_DATA) -> dict[str, Any]:
     return {
         **spec,
-        "data": {"values": [{"text": NO_DATA}]},
+        "data": {"values": [{"text": message}]},
         "mark": {
             "type": "text",
             "fontSize": 16,

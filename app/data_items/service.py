@@ -86,6 +86,11 @@ async def add_item(
     )
 
 
+async def get_item(session: AsyncSession, account_id: int, item_id: int) -> DataItem | None:
+    """The account's item, or None (another account's included)."""
+    return await DataItemRepository(session, account_id).get(item_id)
+
+
 async def detail(
     session: AsyncSession, account: AuthenticatedAccount, item: DataItem
 ) -> DataItemRead:

@@ -164,6 +164,11 @@ async def read_widget(session: AsyncSession, item: DataItem, widget: Widget) -> 
     return widget_read(widget, series[widget.id])
 
 
+async def get_widget(session: AsyncSession, item: DataItem, widget_id: int) -> Widget | None:
+    """The item's widget, or None (another item's included)."""
+    return await WidgetRepository(session, item.id).get(widget_id)
+
+
 async def widget_data(
     session: AsyncSession, item: DataItem, fields: Sequence[FieldModel], widget: Widget
 ) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Chart images of widgets (GET …/chart.svg, …/chart.png, ?format=vega-lite): every chart type
 drawn with one mark per data point and its labels and titles as text, PNGs of the size asked
 for, the spec with its data inline and exact, "No data", long labels, bad parameters (400),
-another account's widget (404), and rendering that leaves the event loop free."""
+another account's widget (404), and rendering that leaves the event loop free. Dashboards as
+one picture (GET /dashboards/{id}/image.svg, .png, .pdf): each widget's chart in its grid cell."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 
 from tests.conftest import Caller
 from tests.fixtures.sales import Sales
-from tests.helpers import assert_error
+from tests.helpers import assert_error, create_item
 from tests.widgets.helpers import add_rows, create_widget, exact, fid
 
 pytestmark = pytest.mark.asyncio
@@ -355,3 +356,146 @@ class TestRenderingOffTheLoop:
             rendered.set()
         assert png_size(r.content) == (2000, 2000)
         assert max(gaps) < max(0.5, took / 3), (max(gaps), took)
+
+
+# ---------------------------------------------------------------------------------- dashboards
+
+# The layout below at the default width (1200): 16 px margins, 12 px gaps, 98.33 px columns,
+# 80 px rows, below a title (24 px type) and a description line (14 px): the grid starts at
+# y 77, and the picture is as tall as its lowest cell (7 rows) and a margin.
+LAYOUT = [
+    {"x": 0, "y": 0, "w": 6, "h": 4},
+    {"x": 6, "y": 0, "w": 6, "h": 4},
+    {"x": 0, "y": 4, "w": 12, "h": 3},
+]
+CELLS = [(16, 77, 578, 308), (606, 77, 578, 308), (16, 397, 1168, 228)]
+BOARD_SIZE = (1200, 641)
+
+
+async def sales_board(api: Caller, sales: Sales) -> tuple[int, list[int]]:
+    """A bar and a number chart of the sales item, and a pie of a second item, on a grid."""
+    await add_rows(api, sales, *ROWS)
+    bar = await two_series_widget(api, sales, "bar")
+    number = await create_widget(
+        api,
+        sales.id,
+        title="Totals",
+        chart_type="number",
+        series=[{"value_field": fid(sales, "Revenue"), "aggregation": "sum", "label": "Revenue"}],
+    )
+    other = await create_item(api.client, "Deals", [{"field_label": "Stage", "field_type": "char"}])
+    stage = other["fields"][0]["id"]
+    rows = [{str(stage): s} for s in ("won", "won", "lost", "open")]
+    r = await api.client.post(f"/data-items/{other['id']}/rows/bulk/", json={"rows": rows})
+    assert r.status_code == 201, r.text
+    pie = await create_widget(
+        api,
+        other["id"],
+        title="Deals by stage",
+        chart_type="pie",
+        label_field=stage,
+        series=[{"value_field": stage, "aggregation": "count"}],
+    )
+    widgets = [bar, int(pie["id"]), int(number["id"])]
+    layout = [{"widget_id": w, **place} for w, place in zip(widgets, LAYOUT, strict=True)]
+    body = {"title": "Sales overview", "description": "Revenue and deals", "layout": layout}
+    r = await api.client.post("/dashboards/", json=body)
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"]), widgets
+
+
+def board_url(dashboard_id: int, kind: str) -> str:
+    return f"/dashboards/{dashboard_id}/image.{kind}"
+
+
+@renders
+class TestDashboardImages:
+    async def test_every_widget_is_drawn_in_its_cell(self, api: Caller, sales: Sales) -> None:
+        board, _ = await sales_board(api, sales)
+        root = svg_tree(await api.client.get(board_url(board, "svg")))
+        assert (int(root.get("width") or 0), int(root.get("height") or 0)) == BOARD_SIZE
+        cells = [e for e in root if e.tag == f"{SVG}svg"]
+        placed = [
+            (int(c.get("x") or 0), int(c.get("y") or 0), int(c.get("width") or 0)) for c in cells
+        ]
+        assert placed == [(x, y, w) for x, y, w, _ in CELLS]
+        assert [int(c.get("height") or 0) for c in cells] == [h for *_, h in CELLS]
+        bar, pie, number = cells
+        assert len(marks(bar, "bar")) == 6
+        assert len(marks(pie, "arc mark")) == 3  # won, lost, open
+        assert "1,000,000,000,000,000,012.81" in texts(number)
+        shown = texts(root)
+        assert {"Sales overview", "Revenue and deals", "Deals by stage", "Totals"} <= set(shown)
+        assert {"East", "North", "South", "won", "lost", "open"} <= set(shown)
+
+    async def test_png_and_pdf(self, api: Caller, sales: Sales) -> None:
+        board, _ = await sales_board(api, sales)
+        r = await api.client.get(board_url(board, "png"))
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "image/png"
+        assert png_size(r.content) == BOARD_SIZE
+        r = await api.client.get(board_url(board, "png"), params={"width": 600, "theme": "dark"})
+        assert png_size(r.content) == (600, 320)  # everything at half the size
+        r = await api.client.get(board_url(board, "pdf"))
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "application/pdf"
+        assert r.content.startswith(b"%PDF-")
+        assert b"/MediaBox [0 0 1200 641]" in r.content  # one page, the picture's size
+
+    async def test_a_widget_that_cannot_be_drawn_says_why_in_its_cell(
+        self, api: Caller, sales: Sales
+    ) -> None:
+        board, (bar, *_) = await sales_board(api, sales)
+        broken = await create_widget(  # a scatter without a label field cannot be drawn
+            api,
+            sales.id,
+            title="Broken",
+            chart_type="scatter",
+            series=[{"value_field": fid(sales, "Revenue")}],
+        )
+        layout = [
+            {"widget_id": bar, "x": 0, "y": 0, "w": 6, "h": 4},
+            {"widget_id": broken["id"], "x": 6, "y": 0, "w": 6, "h": 4},
+        ]
+        r = await api.client.patch(f"/dashboards/{board}/", json={"layout": layout})
+        assert r.status_code == 200, r.text
+        root = svg_tree(await api.client.get(board_url(board, "svg")))
+        first, second = (e for e in root if e.tag == f"{SVG}svg")
+        assert len(marks(first, "bar")) == 6
+        assert any("needs label_field" in t for t in texts(second)), texts(second)
+        assert "Broken" in texts(second)
+
+    async def test_an_empty_dashboard_says_so(self, api: Caller) -> None:
+        r = await api.client.post("/dashboards/", json={"title": "Soon"})
+        assert r.status_code == 201, r.text
+        root = svg_tree(await api.client.get(board_url(r.json()["id"], "svg")))
+        assert {"Soon", "No widgets on this dashboard yet."} <= set(texts(root))
+        assert [e for e in root if e.tag == f"{SVG}svg"] == []
+
+
+class TestDashboardImageErrors:
+    async def test_another_accounts_dashboard_is_404(
+        self, api: Caller, intruder: Caller, sales: Sales
+    ) -> None:
+        r = await api.client.post("/dashboards/", json={"title": "Mine"})
+        board = r.json()["id"]
+        for kind in ("svg", "png", "pdf"):
+            assert_error(await intruder.client.get(board_url(board, kind)), 404, "NOT_FOUND")
+            assert_error(await api.client.get(board_url(board + 1000, kind)), 404, "NOT_FOUND")
+
+    @pytest.mark.parametrize("params", [{"width": 399}, {"width": 4001}, {"theme": "sepia"}])
+    async def test_bad_parameters_are_400(self, api: Caller, params: dict[str, Any]) -> None:
+        r = await api.client.post("/dashboards/", json={"title": "Mine"})
+        for kind in ("svg", "png", "pdf"):
+            r2 = await api.client.get(board_url(r.json()["id"], kind), params=params)
+            body = assert_error(r2, 400, "VALIDATION_ERROR")
+            assert next(iter(params)) in str(body["details"]), body
+
+    async def test_a_picture_too_big_is_400(self, api: Caller, sales: Sales) -> None:
+        widget = await create_widget(api, sales.id)
+        place = {"widget_id": widget["id"], "x": 0, "y": 900, "w": 12, "h": 100}
+        r = await api.client.post("/dashboards/", json={"title": "Tall", "layout": [place]})
+        assert r.status_code == 201, r.text
+        r2 = await api.client.get(board_url(r.json()["id"], "png"), params={"width": 4000})
+        body = assert_error(r2, 400, "VALIDATION_ERROR")
+        assert "smaller width" in body["error"], body
