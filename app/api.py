@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-
 from fastapi.routing import APIRoute
 
 from app.accounts.router import audit_router, keys_router
