@@ -7,6 +7,7 @@ one picture (GET /dashboards/{id}/image.svg, .png, .pdf): each widget's chart in
 from __future__ import annotations
 
 import importlib.util
+import json
 import struct
 import time
 import xml.etree.ElementTree as ET
@@ -17,6 +18,8 @@ import anyio
 import httpx
 import pytest
 
+from app.charts.renderer import ChartRenderer, RenderBusy
+from app.core.errors import AppError
 from tests.conftest import Caller
 from tests.fixtures.sales import Sales
 from tests.helpers import assert_error, create_item
@@ -499,3 +502,49 @@ class TestDashboardImageErrors:
         r2 = await api.client.get(board_url(r.json()["id"], "png"), params={"width": 4000})
         body = assert_error(r2, 400, "VALIDATION_ERROR")
         assert "smaller width" in body["error"], body
+
+
+@renders
+class TestRenderer:
+    """The worker processes themselves (app/charts/renderer.py)."""
+
+    SPEC = json.dumps(
+        {
+            "data": {"values": [{"a": "x", "b": 1}]},
+            "mark": "bar",
+            "encoding": {"x": {"field": "a"}, "y": {"field": "b", "type": "quantitative"}},
+        }
+    ).encode()
+
+    async def test_a_worker_is_kept_for_the_next_render(self) -> None:
+        renderer = ChartRenderer()
+        try:
+            first = await anyio.to_thread.run_sync(renderer.render_blocking, "svg", self.SPEC)
+            (worker,) = renderer._idle
+            second = await anyio.to_thread.run_sync(renderer.render_blocking, "png", self.SPEC)
+            assert renderer._idle == [worker]  # the same process drew both
+            assert first.startswith(b"<svg") and second.startswith(PNG_SIGNATURE)
+        finally:
+            renderer.close()
+        assert worker.process.returncode == 0  # ended by closing its input
+
+    async def test_a_render_over_its_time_is_stopped(self) -> None:
+        renderer = ChartRenderer(timeout=0.05)  # less than a new worker needs to start
+        try:
+            with pytest.raises(RenderBusy, match="longer than 0 s") as raised:
+                await anyio.to_thread.run_sync(renderer.render_blocking, "png", self.SPEC)
+            assert raised.value.status_code == 503
+            assert renderer._idle == []  # the killed worker is not kept
+        finally:
+            renderer.close()
+
+    async def test_a_spec_vega_lite_refuses_is_a_500_that_names_no_internals(self) -> None:
+        renderer = ChartRenderer()
+        try:
+            with pytest.raises(AppError) as raised:
+                await anyio.to_thread.run_sync(renderer.render_blocking, "svg", b"{not json")
+            assert raised.value.status_code == 500
+            assert raised.value.message == "The chart could not be drawn."
+            assert len(renderer._idle) == 1  # the worker itself is fine, and kept
+        finally:
+            renderer.close()
