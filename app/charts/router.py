@@ -16,6 +16,7 @@ from app.core.deps import XlsxSlotsDep
 from app.core.jsonexact import ExactJSONResponse
 from app.core.openapi import errors
 from app.core.routing import ApiRouter
+from app.core.schemas import ErrorBody
 from app.dashboards.dependencies import DashboardDep
 from app.data_items.dependencies import DataItemDep
 from app.fields.dependencies import ItemFieldsDep
@@ -69,7 +70,11 @@ def _content(media_type: str) -> dict[int | str, dict[str, Any]]:
             },
         },
         **errors(400, 401, 404),
-        503: {"description": "The chart took too long to draw, or its renderer stopped."},
+        503: {
+            "model": ErrorBody,
+            "description": "The chart took too long to draw, or its renderer stopped; see "
+            "`Retry-After`.",
+        },
     }
 
 
@@ -172,7 +177,11 @@ def _board_content(media_type: str) -> dict[int | str, dict[str, Any]]:
             "content": {media_type: {"schema": schema}},
         },
         **errors(400, 401, 404),
-        503: {"description": "The picture took too long to draw, or its renderer stopped."},
+        503: {
+            "model": ErrorBody,
+            "description": "The picture took too long to draw, or its renderer stopped; see "
+            "`Retry-After`.",
+        },
     }
 
 
