@@ -7,6 +7,7 @@ from fastapi.routing import APIRoute
 
 from app.accounts.router import audit_router, keys_router
 from app.accounts.scopes import undeclared
+from app.ask.router import router as ask_router
 from app.charts.router import dashboard_router as dashboard_images_router
 from app.charts.router import router as charts_router
 from app.core.routing import API_PREFIX
@@ -44,6 +45,7 @@ API_ROUTERS = (
     webhooks_router,
     keys_router,
     audit_router,
+    ask_router,
 )
 for router in API_ROUTERS:
     router.mount_at(API_PREFIX)  # one regex turns away the paths it does not serve

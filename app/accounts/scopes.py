@@ -72,6 +72,7 @@ OPERATIONS: Final[dict[tuple[str, str], Scope]] = {
     ("PATCH", _ITEM + "/rows/{row_ref}/"): WRITE,
     ("DELETE", _ITEM + "/rows/{row_ref}/"): WRITE,
     ("GET", _ITEM + "/summary/"): READ,
+    ("POST", _ITEM + "/ask/"): READ,
     ("POST", _ITEM + "/query/"): READ,
     # widgets
     ("GET", _ITEM + "/widgets/"): READ,
@@ -94,6 +95,9 @@ OPERATIONS: Final[dict[tuple[str, str], Scope]] = {
     ("GET", "/api/v1/dashboards/{dashboard_id}/"): READ,
     ("PATCH", "/api/v1/dashboards/{dashboard_id}/"): MANAGE,
     ("DELETE", "/api/v1/dashboards/{dashboard_id}/"): MANAGE,
+    ("GET", "/api/v1/dashboards/{dashboard_id}/image.svg/"): READ,
+    ("GET", "/api/v1/dashboards/{dashboard_id}/image.png/"): READ,
+    ("GET", "/api/v1/dashboards/{dashboard_id}/image.pdf/"): READ,
     # webhooks
     ("GET", "/api/v1/webhooks/"): MANAGE,
     ("POST", "/api/v1/webhooks/"): MANAGE,

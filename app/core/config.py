@@ -349,6 +349,33 @@ class Settings(BaseSettings):
         ),
     )
 
+    llm_base_url: str | None = Field(
+        default=None,
+        description=(
+            "An OpenAI-compatible chat endpoint for questions in plain language (POST "
+            "…/ask/), up to its /v1: e.g. http://127.0.0.1:8080/v1 (llama.cpp's server), "
+            "http://127.0.0.1:11434/v1 (Ollama), a vLLM server or a hosted API. Unset: "
+            "questions answer 501."
+        ),
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="Sent as `Authorization: Bearer …` to LLM_BASE_URL, if set."
+    )
+    llm_model: str = Field(
+        default="", description="The model name LLM_BASE_URL serves (e.g. `qwen2.5:7b`)."
+    )
+    llm_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="How long a question waits for the model; past it: 503 with Retry-After.",
+    )
+    llm_concurrency: int = Field(
+        default=4,
+        ge=1,
+        description="Questions sent to the model at once per process; more: 503 with Retry-After.",
+    )
+
     @field_validator("log_level")
     @classmethod
     def _upper_level(cls, value: str) -> str:

@@ -24,6 +24,9 @@ class ErrorCode(StrEnum):
     CONCURRENT_CONFLICT = "CONCURRENT_CONFLICT"
     SERVICE_BUSY = "SERVICE_BUSY"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    MODEL_NOT_CONFIGURED = "MODEL_NOT_CONFIGURED"
+    MODEL_ERROR = "MODEL_ERROR"
+    MODEL_TIMEOUT = "MODEL_TIMEOUT"
 
 
 class AppError(Exception):
@@ -79,3 +82,23 @@ class ServiceUnavailable(AppError):
     status_code = 503
     code = ErrorCode.DATABASE_UNAVAILABLE
 
+
+class ModelNotConfigured(AppError):
+    """Questions in plain language need a model endpoint the operator has not set (501)."""
+
+    status_code = 501
+    code = ErrorCode.MODEL_NOT_CONFIGURED
+
+
+class ModelError(AppError):
+    """The model endpoint failed or answered something unusable (502: the upstream's fault)."""
+
+    status_code = 502
+    code = ErrorCode.MODEL_ERROR
+
+
+class ModelTimeout(AppError):
+    """The model did not answer in time (503 with Retry-After)."""
+
+    status_code = 503
+    code = ErrorCode.MODEL_TIMEOUT
