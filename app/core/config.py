@@ -194,7 +194,12 @@ class Settings(BaseSettings):
         ),
     )
     max_bulk_rows: int = Field(
-        default=10_000, ge=1, description="Most rows accepted by one POST …/rows/bulk/ request."
+        default=10_000,
+        ge=1,
+        description=(
+            "Most rows accepted by one POST …/rows/bulk/ request, and most `row_refs` of one "
+            "PATCH or DELETE …/rows/."
+        ),
     )
     search_index_min_rows: int = Field(
         default=10_000,
