@@ -253,7 +253,8 @@ class Service:
         return [
             line.split("app.ingestion", 1)[-1].strip(" -:")
             for line in text.splitlines()
-            if "app.ingestion" in line and (" created from " in line or " appended from " in line)
+            if "app.ingestion" in line
+            and (" created from " in line or " appended from " in line or " updated from " in line)
         ]
 
     def stop(self) -> None:
@@ -879,6 +880,7 @@ def bench_data_in(svc: Service, sql: SQL, repeat: int) -> None:
             100_000,
         )
     )
+    NOTES.extend(f"service log: {line}" for line in svc.upload_lines() if "updated" in line)
     svc.http.delete(f"/data-items/{item['id']}/")
 
 

@@ -289,12 +289,13 @@ async def append_from_file(
         },
     )
     log.info(
-        "data item %s: %d rows appended, %d updated from %s %s",
+        "data item %s: %d rows appended, %d updated from %s %s%s",
         item.id,
         counts.rows_inserted,
         counts.rows_updated,
         upload.filename,
         phases,
+        f" (upsert: {counts.timings})" if counts.timings else "",
     )
     return AppendOutcome(
         item=item,

@@ -15,6 +15,7 @@ Matching compares stored JSON values: text exactly (case and spaces count), numb
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,18 @@ class UpsertCounts:
     cells_updated: int = 0  # cells of matched rows given a different value
     cells_created: int = 0  # cells of inserted rows, and cells of matched rows that were empty
     cells_removed: int = 0  # cells of matched rows emptied
+    timings: str = ""  # where `finish` spent its time, for the log line
+
+
+class _Laps:
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+        self.laps: list[str] = []
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps.append(f"{name} {now - self.last:.2f}")
+        self.last = now
 
 
 class UpsertLoad:
@@ -88,9 +101,12 @@ class UpsertLoad:
         """Check, then update the matched rows and insert the others. `row_number(ord)`: how a
         staged row is named in errors (default: its 0-based index, as a bulk write names rows)."""
         await self._stage()
+        lap = _Laps()
         name = row_number or (lambda ord_: ord_)
         await self._check_keys(name)
+        lap("keys")
         await self._sql.match()
+        lap("match")
         several = await self._sql.matching_several(MAX_REPORTED)
         if several:
             raise BadRequest(
@@ -112,13 +128,19 @@ class UpsertLoad:
                     ],
                 )
         counts = UpsertCounts()
-        counts.cells_updated, filled = await self._sql.changed_cells()
-        counts.cells_removed = await self._sql.emptied_cells(self.emptied)
-        counts.rows_updated = await self._sql.update_matched(self.emptied)
+        (
+            counts.rows_updated,
+            counts.cells_updated,
+            filled,
+            counts.cells_removed,
+        ) = await self._sql.update_matched(self.emptied)
+        lap("update")
         counts.rows_inserted, inserted_cells = await self._sql.unmatched()
         counts.cells_created = filled + inserted_cells
         if counts.rows_inserted:
             await self._sql.insert_unmatched(await self._rows.allocate(counts.rows_inserted))
+        lap("insert")
+        counts.timings = ", ".join(lap.laps)
         return counts
 
     def _key_names(self, *, lower: bool = False) -> str:

@@ -35,8 +35,8 @@ class UpsertRepository:
         for sql in (
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} "
             "(ord bigint PRIMARY KEY, doc jsonb NOT NULL, emptied text[]) ON COMMIT DROP",
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {MATCH} (ord bigint, row_ref bigint) "
-            "ON COMMIT DROP",
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {MATCH} "
+            "(ord bigint, row_ref bigint, old jsonb) ON COMMIT DROP",
             f"TRUNCATE {STAGE}, {MATCH}",
         ):
             await self.session.execute(text(sql))
@@ -70,15 +70,28 @@ class UpsertRepository:
         return [([int(o) for o in ords], str(key)) for ords, key in rows]
 
     async def match(self) -> None:
-        """Pair each staged row with the item's rows holding its keys (a hash join)."""
+        """Pair each staged row with the item's rows holding its keys (one hash join over the
+        item's rows), keeping each matched row's document as it was: the counts compare the
+        staged rows with it without reading the item's rows again. The temporary tables are
+        analyzed so the statements after this one plan with their real sizes."""
         same = " AND ".join(f"r.\"values\"->'{k}' = s.doc->'{k}'" for k in self.keys)
+        await self.session.execute(text(f"ANALYZE {STAGE}"))
+        # A hash of the staged keys probed by one pass over the item's rows. Left to itself the
+        # planner sorts both sides on the JSON values for a merge join: the item's million rows
+        # sorted on disk, twice the time (1.4-1.8 s against 0.7-0.9 s for 100k rows staged
+        # against 1.1M, PostgreSQL 15). Both settings are set back right after it.
+        await self.session.execute(text("SET LOCAL enable_mergejoin = off"))
+        await self.session.execute(text("SET LOCAL work_mem = '64MB'"))
         await self.session.execute(
             text(
-                f"INSERT INTO {MATCH} SELECT s.ord, r.row_ref FROM {STAGE} s "
+                f'INSERT INTO {MATCH} SELECT s.ord, r.row_ref, r."values" FROM {STAGE} s '
                 f"JOIN rows r ON r.data_item_id = :item AND {same}"
             ),
             {"item": self.item},
         )
+        await self.session.execute(text("SET LOCAL enable_mergejoin TO DEFAULT"))
+        await self.session.execute(text("SET LOCAL work_mem TO DEFAULT"))
+        await self.session.execute(text(f"ANALYZE {MATCH}"))
 
     async def matching_several(self, limit: int) -> list[tuple[int, int]]:
         rows = await self._all(
@@ -108,46 +121,33 @@ class UpsertRepository:
         )
         return [int(o) for (o,) in rows]
 
-    async def changed_cells(self) -> tuple[int, int]:
-        """(cells of matched rows given another value, cells of matched rows now filled), the
-        keys left out."""
+    async def update_matched(self, emptied: Sequence[str]) -> tuple[int, int, int, int]:
+        """Update every matched row (its emptied keys removed, then the staged cells set) and
+        count, from each row's document before and after: (rows updated, cells given another
+        value, cells filled that were empty, cells emptied); the key fields left out."""
         rows = await self._all(
             f"""
-            SELECT count(*) FILTER (WHERE r."values" ? e.key),
-                   count(*) FILTER (WHERE NOT r."values" ? e.key)
-            FROM {MATCH} m JOIN {STAGE} s USING (ord)
-            JOIN rows r ON r.data_item_id = :item AND r.row_ref = m.row_ref
-            CROSS JOIN LATERAL jsonb_each(s.doc) e
-            WHERE NOT e.key = ANY(CAST(:keys AS text[]))
-              AND r."values"->e.key IS DISTINCT FROM e.value
-            """
-        )
-        return int(rows[0][0]), int(rows[0][1])
-
-    async def emptied_cells(self, emptied: Sequence[str]) -> int:
-        rows = await self._all(
-            f"""
-            SELECT count(*) FROM {MATCH} m JOIN {STAGE} s USING (ord)
-            JOIN rows r ON r.data_item_id = :item AND r.row_ref = m.row_ref
-            CROSS JOIN LATERAL unnest({_EMPTIED}) k(key)
-            WHERE r."values" ? k.key AND NOT s.doc ? k.key
-            """,
-            emptied=list(emptied),
-        )
-        return int(rows[0][0])
-
-    async def update_matched(self, emptied: Sequence[str]) -> int:
-        result = await self.session.execute(
-            text(
-                f"""
+            WITH updated AS (
                 UPDATE rows r SET "values" = (r."values" - {_EMPTIED}) || s.doc
                 FROM {MATCH} m JOIN {STAGE} s USING (ord)
                 WHERE r.data_item_id = :item AND r.row_ref = m.row_ref
-                """
-            ),
-            {"item": self.item, "emptied": list(emptied)},
+                RETURNING
+                    (SELECT count(*) FROM jsonb_each(s.doc) e
+                     WHERE NOT e.key = ANY(CAST(:keys AS text[])) AND m.old ? e.key
+                       AND m.old->e.key IS DISTINCT FROM e.value) AS changed,
+                    (SELECT count(*) FROM jsonb_object_keys(s.doc) k(key)
+                     WHERE NOT m.old ? k.key) AS filled,
+                    (SELECT count(*) FROM unnest({_EMPTIED}) k(key)
+                     WHERE m.old ? k.key AND NOT s.doc ? k.key) AS removed
+            )
+            SELECT count(*), coalesce(sum(changed), 0), coalesce(sum(filled), 0),
+                   coalesce(sum(removed), 0)
+            FROM updated
+            """,
+            emptied=list(emptied),
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        n, changed, filled, removed = rows[0]
+        return int(n), int(changed), int(filled), int(removed)
 
     async def unmatched(self) -> tuple[int, int]:
         """(rows to insert, their cells)."""

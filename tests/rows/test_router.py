@@ -211,7 +211,13 @@ class TestBulk:
         rows = [sales.row(region=f"R{i}", revenue=i) for i in range(50)]
         r = await api.client.post(f"/data-items/{sales.id}/rows/bulk/", json={"rows": rows})
         assert r.status_code == 201
-        assert r.json() == {"rows_created": 50, "cells_created": 100}
+        assert r.json() == {
+            "rows_created": 50,
+            "cells_created": 100,
+            "rows_inserted": 50,
+            "rows_updated": 0,
+            "cells_updated": 0,
+        }
         page = (await api.client.get(f"/data-items/{sales.id}/rows/?limit=500")).json()
         assert [row["_row_ref"] for row in page["rows"]] == [str(i) for i in range(50)]
         assert [row[sales.f["Region"]] for row in page["rows"]] == [f"R{i}" for i in range(50)]
