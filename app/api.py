@@ -18,6 +18,7 @@ from app.ingestion.router import router as ingestion_router
 from app.jobs.router import router as jobs_router
 from app.query.router import router as query_router
 from app.rows.router import router as rows_router
+from app.shares.router import router as shares_router
 from app.status.router import router as status_router
 from app.summary.router import router as summary_router
 from app.transfer.router import router as transfer_router
@@ -39,6 +40,7 @@ API_ROUTERS = (
     charts_router,
     dashboards_router,
     dashboard_images_router,
+    shares_router,
     transfer_router,
     jobs_router,
     uploads_router,

@@ -44,6 +44,7 @@ from app.ingestion.isolation import start_reader_server
 from app.ingestion.upload import remove_stale_spools
 from app.jobs.runner import ImportJobRunner
 from app.rows.maintenance import RowMaintenance
+from app.shares.router import page_router as share_page_router
 from app.webhooks.dispatcher import WebhookDispatcher
 
 log = logging.getLogger("app")
@@ -235,6 +236,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     install_openapi(app)
     error_handlers.install(app, authenticate=authenticate)
     app.include_router(health_router)
+    app.include_router(share_page_router)  # /s/{token}: a shared dashboard's page, no key
     include_api(app)
     _add_docs(app, settings)
     # Outermost first: response headers (security, rate limit), request id/log/last-resort 500,

@@ -25,6 +25,8 @@ OUTSIDE_REPOSITORIES = {
     "core/locks.py": "advisory locks",
     "core/migrate.py": "schema migrations",
     "health.py": "readiness: SELECT 1 without an account",
+    "shares/lookup.py": "a share link found by its token's digest, before any account is known "
+    "(kept apart from shares/repository.py, whose queries stay checked)",
     # background workers and DDL, serving every account (see tests/test_scoping.py)
     "access/counter.py": "request counters of every key a process served, flushed together",
     "jobs/queue.py": "the import worker's queue",

@@ -50,6 +50,9 @@ UNSCOPED_BY_DESIGN = {
     "accounts/repository.py": "authentication (a key is found by prefix and digest before any "
     "account is known) and the operator CLI (accounts and keys by id)",
     "core/migrate.py": "schema migrations",
+    "shares/lookup.py": "a dashboard's public page finds its share link by the token's digest "
+    "before any account is known (as authentication finds a key); it then reads only that "
+    "link's account and dashboard, through account-scoped services",
     "jobs/queue.py": "the import worker claims queued jobs of every account",
     "webhooks/outbox.py": "the webhook worker delivers events of every account",
     "webhooks/vault.py": "the operator's WEBHOOK_SECRET_KEY encrypts every account's webhook "

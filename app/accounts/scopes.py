@@ -98,6 +98,9 @@ OPERATIONS: Final[dict[tuple[str, str], Scope]] = {
     ("GET", "/api/v1/dashboards/{dashboard_id}/image.svg/"): READ,
     ("GET", "/api/v1/dashboards/{dashboard_id}/image.png/"): READ,
     ("GET", "/api/v1/dashboards/{dashboard_id}/image.pdf/"): READ,
+    ("GET", "/api/v1/dashboards/{dashboard_id}/shares/"): READ,
+    ("POST", "/api/v1/dashboards/{dashboard_id}/shares/"): MANAGE,
+    ("DELETE", "/api/v1/dashboards/{dashboard_id}/shares/{share_id}/"): MANAGE,
     # webhooks
     ("GET", "/api/v1/webhooks/"): MANAGE,
     ("POST", "/api/v1/webhooks/"): MANAGE,

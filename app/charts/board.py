@@ -167,6 +167,21 @@ async def board(
     }
 
 
+async def cell_specs(
+    session: AsyncSession, account_id: int, dashboard: DashboardRead, theme: Theme
+) -> list[dict[str, Any]]:
+    """Each layout entry's chart spec alone, in layout order, at the size of its cell in the
+    picture at the default width (for a page that lays the grid out itself)."""
+    rows = max((e.y + e.h for e in dashboard.layout), default=0)
+    shape = Geometry(BASE_WIDTH, description=bool(dashboard.description), rows=rows)
+    specs = []
+    for entry in dashboard.layout:
+        cell = shape.cell(entry)
+        look = ChartLook(cell.width, cell.height, theme)
+        specs.append(await _cell_spec(session, account_id, entry, look))
+    return specs
+
+
 def _line(text: str, width: int, size: int) -> str:
     """The description's first line, cut to what fits the width (about half an em a letter)."""
     first = " ".join(text.split())

@@ -8,6 +8,7 @@ from app.models.data_item import DataItem, ReferenceFile, ReferenceFileChunk
 from app.models.field import FIELD_TYPES, Field
 from app.models.job import ImportJob, ImportJobChunk
 from app.models.row import rows_table
+from app.models.share import DashboardShare
 from app.models.stats import FieldStats
 from app.models.webhook import Webhook, WebhookDelivery
 from app.models.widget import Widget, WidgetSeries
@@ -20,6 +21,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Dashboard",
+    "DashboardShare",
     "DashboardWidget",
     "DataItem",
     "Field",
