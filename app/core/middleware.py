@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import anyio
+from starlette._utils import get_route_path
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,6 +44,20 @@ def redact_query(query: str) -> str:
             part = f"{name}=[{len(unquote_plus(value))} chars]"
         parts.append(part)
     return "&".join(parts)
+
+
+# paths that are secrets themselves: a share page's path is its link's token (app/shares)
+_SECRET_PATH_PREFIXES = ("/s/",)
+
+
+def logged_path(scope: Scope) -> str:
+    """The request's path for logs, with a secret path's secret part replaced."""
+    path = str(scope.get("root_path", "")) + str(scope["path"])
+    route = get_route_path(scope)
+    for prefix in _SECRET_PATH_PREFIXES:
+        if route.startswith(prefix):
+            return path[: len(path) - len(route)] + prefix + "[redacted]"
+    return path
 
 
 def error_envelope(
@@ -97,7 +112,7 @@ class RequestContextMiddleware:
             error_log.exception(
                 "unhandled error on %s %s",
                 scope["method"],
-                scope["path"],
+                logged_path(scope),
                 extra={"request_id": request_id},
             )
             if not response_started:
@@ -117,7 +132,7 @@ class RequestContextMiddleware:
             if access_log.isEnabledFor(level):  # (the line is not built when it is not written)
                 duration_ms = (time.perf_counter() - started) * 1000
                 query = scope.get("query_string", b"").decode("latin-1")
-                path = scope.get("root_path", "") + scope["path"]
+                path = logged_path(scope)
                 if query:
                     path += "?" + redact_query(query)
                 access_log.log(

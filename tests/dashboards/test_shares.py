@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -392,3 +393,21 @@ class TestNotFound:
             transport=transport, base_url="http://test", headers={"X-Api-Key": api.api_key}
         ) as c:
             assert (await c.get(made["url"])).status_code == 404
+
+
+async def test_the_logs_never_hold_a_token(
+    api: Caller, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The page's path is its link's secret: the access log writes /s/[redacted]."""
+    dashboard = await board(api, title="Logged")
+    made = await share(api, dashboard["id"])
+    token = made["url"].removeprefix("/s/")
+    caplog.set_level(logging.INFO)
+    await page(client, made["url"] + "?x=1")
+    await page(client, "/s/" + "A" * 43)
+    lines = [r.getMessage() for r in caplog.records if r.name == "app.access"]
+    assert any("GET /s/[redacted]?x=1 200" in line for line in lines), lines
+    assert any("GET /s/[redacted] 404" in line for line in lines), lines
+    service = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    logged = "\n".join(r.getMessage() + repr(r.__dict__) for r in service)  # not the client's
+    assert token not in logged and "A" * 43 not in logged
