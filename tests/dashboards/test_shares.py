@@ -18,6 +18,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from app.shares import service as shares_service
 from tests.accounts.keys import make_key, using
 from tests.conftest import Caller
 from tests.helpers import assert_error, create_item
@@ -335,6 +336,27 @@ class TestPage:
         assert r.status_code == 200, r.text
         html = (await page(client, made["url"])).text
         assert "<h1>Renamed</h1>" in html and html.count("<svg") == 1
+
+    async def test_a_page_is_drawn_at_most_every_30_seconds(
+        self, api: Caller, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Visits within PAGE_CACHE_SECONDS get the same drawing (a hot link costs no more);
+        revoking still ends the link at once."""
+        dashboard = await board(api)
+        made = await share(api, dashboard["id"])
+        first = (await page(client, made["url"])).text
+        item = dashboard["layout"][0]["data_item_id"]
+        fields = (await api.client.get(f"/data-items/{item}/fields/")).json()["fields"]
+        ids = {f["field_label"]: str(f["id"]) for f in fields}
+        row = {ids["Region"]: "Zeta", ids["Revenue"]: "3"}
+        r = await api.client.post(f"/data-items/{item}/rows/", json={"values": row})
+        assert r.status_code == 201, r.text
+        assert (await page(client, made["url"])).text == first
+        monkeypatch.setattr(shares_service.PAGES, "seconds", 0.0)
+        assert "Zeta" in (await page(client, made["url"])).text
+        r = await api.client.delete(f"/dashboards/{dashboard['id']}/shares/{made['id']}/")
+        assert r.status_code == 200
+        assert (await page(client, made["url"])).status_code == 404
 
     async def test_head(self, api: Caller, client: httpx.AsyncClient) -> None:
         dashboard = await board(api)
