@@ -25,6 +25,7 @@ from app.accounts.cache import KeyCache
 from app.accounts.scopes import ACCOUNT_WIDE, CREATES_ITEM, Scope, required_scope
 from app.accounts.service import AuthenticatedAccount
 from app.accounts.throttle import AuthFailures
+from app.core.digits import ascii_int
 from app.core.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from app.core.headers import add_response_headers
 from app.core.routing import API_PREFIX, ApiRoute
@@ -108,8 +109,13 @@ async def authorize(request: Request, account: AuthenticatedAccount) -> None:
     method = request.method
     if account.data_items is not None:
         raw = request.path_params.get("item_id")
-        if raw is not None and raw.isdigit() and not account.sees_item(int(raw)):
-            raise NotFound(f"Data item {raw} not found.")
+        # The id as the path spells it, before the route reads it: the route's int parsing
+        # also takes "+2", " 2", "2.0" and "1_1", so anything but plain ASCII digits naming an
+        # item the key sees is missing for this key (never parsed a second, looser way).
+        if raw is not None:
+            seen = ascii_int(raw)
+            if seen is None or str(seen) != raw or not account.sees_item(seen):
+                raise NotFound(f"Data item {raw} not found.")
         operation = ("GET" if method == "HEAD" else method, path)
         if operation in CREATES_ITEM or operation in ACCOUNT_WIDE:
             what = "create data items" if operation in CREATES_ITEM else "use account-wide settings"

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.digits import ascii_int
 from app.core.errors import BadRequest
 from app.fieldtypes import FieldType
 
@@ -73,8 +74,8 @@ def _object(name: str, value: Any, example: str) -> dict[str, Any]:
 
 def field_id(name: str, key: str, value: Any) -> int:
     """A field id given as a number or as a string of digits (the API's row keys)."""
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    if isinstance(value, str) and (number := ascii_int(value.strip())) is not None:
+        value = number
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 2**63:
         raise _bad(name, f"{key!r}: {value!r} is not a field id", column=key)
     return value

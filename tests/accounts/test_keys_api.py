@@ -168,6 +168,22 @@ async def test_a_key_limited_to_items_sees_nothing_else(app: FastAPI, api: Calle
         assert (await client.get(f"/data-items/{mine['id']}/")).status_code == 200
         r = await client.post(f"/data-items/{mine['id']}/rows/", json={"values": {field: "x"}})
         assert r.status_code == 201, r.text
+        o = other["id"]
+        for spelled in (
+            f"+{o}",
+            f"%20{o}",
+            f"{o}%20",
+            f"{o}.0",
+            f"%2B{o}",
+            "%C2%B2",
+            "%E2%91%A0",
+            f"0{o}",
+        ):
+            for method in ("GET", "HEAD", "PATCH", "DELETE"):
+                r = await client.request(method, f"/data-items/{spelled}/", json={"data_name": "x"})
+                assert r.status_code == 404, (method, spelled, r.status_code, r.text)
+            r = await client.get(f"/data-items/{spelled}/rows/")
+            assert r.status_code == 404, (spelled, r.text)
         for method, path in [
             ("GET", f"/data-items/{other['id']}/"),
             ("GET", f"/data-items/{other['id']}/rows/"),

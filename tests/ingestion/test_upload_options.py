@@ -218,6 +218,9 @@ async def test_bad_column_maps_are_400s_and_append_nothing(api: Caller, intruder
         ({"Amount": 1.5}, "not a field id"),
         ({"Amount": True}, "not a field id"),
         ({"Amount": -3}, "not a field id"),
+        ({"Amount": "²"}, "not a field id"),
+        ({"Amount": "①"}, "not a field id"),
+        ({"Amount": "\u0661"}, "not a field id"),  # Arabic-Indic one: not read as field 1
     ]
     for mapping, words in cases:
         r = await append(api, target["id"], data, column_map=json.dumps(mapping))
