@@ -90,7 +90,7 @@ def _content(raw: bytes) -> str:
     try:
         reply = json.loads(raw)
         content = reply["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError):
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):
         raise ModelError(
             "The model endpoint's answer is not an OpenAI-style chat completion "
             "(choices[0].message.content): check LLM_BASE_URL."

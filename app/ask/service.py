@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ask import client
 from app.core.config import Settings
+from app.core.db import end_reads
 from app.core.errors import AppError, ModelError, ModelTimeout
 from app.models import DataItem, Field
 from app.query import service as query_service
@@ -66,7 +67,7 @@ def _parse(content: str) -> tuple[str, str | None, dict[str, Any]]:
     text = fenced.group(1) if fenced else content
     try:
         reply = json.loads(text, parse_float=Decimal)
-    except ValueError:
+    except (ValueError, RecursionError):  # (a reply nested thousands deep)
         raise ModelError(
             "The model's answer is not JSON: "
             + json.dumps(content[:200], ensure_ascii=False)
@@ -100,8 +101,12 @@ async def ask(
             "Every model slot of this process is busy (LLM_CONCURRENCY); retry shortly.",
             headers={"Retry-After": "2"},
         ) from None
+    messages = _messages(question, fields)
+    # nothing is held while the model thinks (seconds, maybe LLM_TIMEOUT_SECONDS): the read
+    # transaction ends and its connection goes back to the pool; the query opens a new one
+    await end_reads(session)
     try:
-        content = await client.complete(settings, _messages(question, fields))
+        content = await client.complete(settings, messages)
     finally:
         limiter.release()
     kind, chart, raw_query = _parse(content)

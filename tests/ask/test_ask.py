@@ -4,6 +4,7 @@ query, the service checks and runs it, and every failure of the model is said in
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -142,6 +143,7 @@ async def test_a_visualization_and_a_sentence(database_url: str) -> None:
     ("content", "words"),
     [
         ("Sure! Revenue was about 10.", "not JSON"),
+        ("[" * 5000 + "]" * 5000, "not JSON"),
         ({"type": "table"}, 'no "query"'),
         ({"type": "table", "query": {"aggregations": "sum everything"}}, "not a valid query"),
         ({"type": "table", "query": {"sql": "SELECT * FROM rows"}}, "not a valid query"),
@@ -176,6 +178,35 @@ async def test_a_slow_model_is_a_reported_timeout(database_url: str) -> None:
         body = assert_error(r, 503, "MODEL_TIMEOUT")
         assert "0.5 s" in body["error"] and "LLM_TIMEOUT_SECONDS" in body["error"]
         assert r.headers["retry-after"] == "5"
+
+
+async def test_no_connection_is_held_while_the_model_thinks(database_url: str) -> None:
+    async with asking(database_url, []) as (client, model, item):
+        f = ids(item)
+        query = {"aggregations": [{"field": f["Revenue"], "op": "sum"}]}
+        reply = completion({"type": "text", "query": query})
+        model.script.append(Reply(delay=1.5, body=reply.body, headers=reply.headers))
+        asking_task = asyncio.ensure_future(ask(client, item, "total?"))
+        await model.wait_for(1)
+        await asyncio.sleep(0.3)
+        idle = await idle_in_transaction(database_url)
+        r = await asking_task
+        assert r.status_code == 200, r.text
+        assert idle == 0
+
+
+async def idle_in_transaction(database_url: str) -> int:
+    import asyncpg
+
+    con = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        n = await con.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state = 'idle in transaction' AND application_name = 'data-items-service'"
+        )
+        return int(n)
+    finally:
+        await con.close()
 
 
 async def test_a_failing_or_missing_endpoint_is_a_502(database_url: str) -> None:
