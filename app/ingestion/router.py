@@ -125,7 +125,33 @@ _COLUMN_MAP = {
 }
 
 
+_CREATE_FIELDS = frozenset(
+    {"data_name", "data_description", "sheet", "field_types", "column_map", "key_fields"}
+)
+_APPEND_FIELDS = frozenset({"add_new_fields", "sheet", "field_types", "column_map", "key_fields"})
+_QUERY_PARAMETERS = frozenset({"dry_run", "async"})
+
+
+def _only_known_fields(form: UploadForm, known: frozenset[str]) -> None:
+    """A form field the endpoint does not read is a 400, not ignored: `dry_run=true` sent in
+    the form instead of the query would otherwise load the file for real."""
+    unknown = sorted(set(form.fields) - known)
+    if not unknown:
+        return
+    name = unknown[0]
+    hint = (
+        f" `{name}` is a query parameter: send it in the URL (`?{name}=true`)."
+        if name in _QUERY_PARAMETERS
+        else f" The form fields are {', '.join(f'`{k}`' for k in sorted(known))} and the file."
+    )
+    raise BadRequest(
+        f"Unknown form field `{name}`; nothing was done.{hint}",
+        details=[{"field": n, "message": "unknown form field"} for n in unknown],
+    )
+
+
 def _options(form: UploadForm, *, append: bool) -> UploadOptions:
+    _only_known_fields(form, _APPEND_FIELDS if append else _CREATE_FIELDS)
     if not append:
         for name in ("column_map", "key_fields"):
             if form.fields.get(name, "").strip():

@@ -161,6 +161,9 @@ async def test_a_value_that_does_not_fit_a_set_type_is_a_400_naming_it(api: Call
         ({"field_types": '{"Zip": "char", "zip": "char"}'}, "same column"),
         ({"column_map": '{"Zip": 1}'}, "append-from-file only"),
         ({"key_fields": "[1]"}, "append-from-file only"),
+        ({"dry_run": "true"}, "query parameter"),
+        ({"async": "true"}, "query parameter"),
+        ({"dryrun": "true"}, "Unknown form field `dryrun`"),
     ],
 )
 async def test_bad_options_on_create_are_400s(
