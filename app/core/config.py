@@ -354,6 +354,15 @@ class Settings(BaseSettings):
         ),
     )
 
+    aggregates_per_account: int = Field(
+        default=4,
+        ge=0,
+        description=(
+            "Aggregate queries (POST …/query/, widget data, insights) one account may run at "
+            "once per process; more: 429 with Retry-After, so one account cannot hold every "
+            "database connection. 0: no bound."
+        ),
+    )
     llm_base_url: str | None = Field(
         default=None,
         description=(

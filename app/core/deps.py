@@ -8,7 +8,7 @@ request as its only input, so solving it costs one call.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import anyio
@@ -21,6 +21,7 @@ from app.access.counter import UsageCounter
 from app.core.config import Settings
 from app.core.db import after_commit
 from app.core.downloads import DownloadBudget
+from app.core.fairness import AccountSlots
 from app.jobs.runner import ImportJobRunner
 from app.rows.maintenance import RowMaintenance
 from app.webhooks.dispatcher import WebhookDispatcher
@@ -90,3 +91,21 @@ def check_query_first(request: Request) -> None:
         _, errors = request_params_to_args(dependant.query_params, request.query_params)
         if errors:
             raise RequestValidationError(errors)
+
+
+async def _aggregate_slot(request: Request) -> AsyncIterator[None]:
+    """A slot of the caller's account among AGGREGATES_PER_ACCOUNT, held until the endpoint
+    returns (app/core/fairness.py)."""
+    state = request.app.state
+    slots: AccountSlots | None = getattr(state, "aggregate_slots", None)
+    if slots is None:
+        settings: Settings = state.settings
+        slots = state.aggregate_slots = AccountSlots(
+            settings.aggregates_per_account, "aggregate queries", "AGGREGATES_PER_ACCOUNT"
+        )
+    async with slots.hold(request.state.account.id):
+        yield
+
+
+AggregateSlotDep = Annotated[None, Depends(_aggregate_slot, scope="function")]
+"""One of the account's aggregate-query slots, for the request's duration."""

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from app.accounts.dependencies import AuthenticatedRoute
 from app.core.db import SessionDep
+from app.core.deps import AggregateSlotDep
 from app.core.jsonexact import ExactJSONResponse
 from app.core.openapi import errors
 from app.core.routing import ApiRouter
@@ -63,6 +64,7 @@ async def run_query(
     fields: ItemFieldsDep,
     session: SessionDep,
     payload: QueryRequest,
+    slot: AggregateSlotDep,
     answer_format: Annotated[
         AnswerFormat, Query(alias="format", description="json (default) or csv.")
     ] = AnswerFormat.JSON,

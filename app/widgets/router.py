@@ -6,6 +6,7 @@ from fastapi import status
 
 from app.accounts.dependencies import AuthenticatedRoute
 from app.core.db import SessionDep
+from app.core.deps import AggregateSlotDep
 from app.core.jsonexact import ExactJSONResponse
 from app.core.openapi import errors
 from app.core.routing import ApiRouter
@@ -133,7 +134,11 @@ async def delete_widget(item: DataItemDep, widget: WidgetDep, session: SessionDe
     responses=errors(400, 401, 404),
 )
 async def get_widget_data(
-    item: DataItemDep, fields: ItemFieldsDep, widget: WidgetDep, session: SessionDep
+    item: DataItemDep,
+    fields: ItemFieldsDep,
+    widget: WidgetDep,
+    session: SessionDep,
+    slot: AggregateSlotDep,
 ) -> ExactJSONResponse:
     return ExactJSONResponse(await data.widget_data(session, item, fields, widget))
 
@@ -156,7 +161,11 @@ async def get_widget_data(
     responses=errors(400, 401, 404),
 )
 async def get_widget_insights(
-    item: DataItemDep, fields: ItemFieldsDep, widget: WidgetDep, session: SessionDep
+    item: DataItemDep,
+    fields: ItemFieldsDep,
+    widget: WidgetDep,
+    session: SessionDep,
+    slot: AggregateSlotDep,
 ) -> ExactJSONResponse:
     return ExactJSONResponse(await insights.widget_insights(session, item, fields, widget))
 

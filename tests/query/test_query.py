@@ -420,3 +420,57 @@ class TestOpenApi:
         assert schemas["QueryOp"]["enum"] == [
             "count", "count_distinct", "distinct_count", "sum", "avg", "min", "max", "median",
         ]  # fmt: skip
+
+
+async def test_one_account_runs_a_bounded_number_of_aggregate_queries_at_once(
+    database_url: str,
+) -> None:
+    """AGGREGATES_PER_ACCOUNT: past it an account's query is a 429 at once, while another
+    account's queries go on (the bound holds while the first ones still run)."""
+    import asyncio
+
+    import httpx
+
+    from app.accounts import service as accounts_service
+    from app.main import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(aggregates_per_account=1), database_url=database_url)
+    async with app.router.lifespan_context(app):
+        keys = []
+        async with app.state.sessionmaker() as session, session.begin():
+            for name in ("Busy", "Other"):
+                keys.append((await accounts_service.create_account(session, name=name))[1])
+        transport = httpx.ASGITransport(app=app)
+        clients = [
+            httpx.AsyncClient(
+                transport=transport, base_url="http://t/api/v1", headers={"X-Api-Key": k.api_key}
+            )
+            for k in keys
+        ]
+        items = []
+        for c in clients:
+            r = await c.post(
+                "/data-items/create-from-file/",
+                data={"data_name": "n"},
+                files={"data_file": ("n.csv", b"Region,Amount\nN,1\nS,2\n")},
+            )
+            assert r.status_code == 201, r.text
+            items.append(r.json())
+        body = {"aggregations": [{"op": "count"}]}
+        r = await clients[0].post(f"/data-items/{items[0]['id']}/query/", json=body)
+        assert r.status_code == 200, r.text
+        slots = app.state.aggregate_slots
+        # the busy account's one slot held, as by a query still running
+        async with slots.hold(keys[0].account_id):
+            r = await clients[0].post(f"/data-items/{items[0]['id']}/query/", json=body)
+            assert r.status_code == 429, r.text
+            assert "AGGREGATES_PER_ACCOUNT" in r.json()["error"] and r.headers["retry-after"] == "1"
+            r = await clients[0].get(f"/data-items/{items[0]['id']}/rows/")
+            assert r.status_code == 200, r.text  # other reads are not bounded by it
+            r = await clients[1].post(f"/data-items/{items[1]['id']}/query/", json=body)
+            assert r.status_code == 200, r.text
+        assert slots.running(keys[0].account_id) == 0
+        r = await clients[0].post(f"/data-items/{items[0]['id']}/query/", json=body)
+        assert r.status_code == 200, r.text
+        await asyncio.gather(*(c.aclose() for c in clients))
