@@ -249,6 +249,15 @@ def check_rows(table: RawTable, columns: Sequence[Column]) -> WriteResult:
     return result
 
 
+def key_documents(table: RawTable, columns: Sequence[Column]) -> list[str]:
+    """Each row's document of these columns only (an upsert's keys, for a dry run). Blocking."""
+    result = WriteResult()
+    documents: list[str] = []
+    for start, stop in chunk_bounds(table.frame.height):
+        documents.extend(_convert_chunk(table, columns, start, stop, result) or [])
+    return documents
+
+
 def sample_rows(table: RawTable, columns: Sequence[Column], count: int) -> list[dict[str, Any]]:
     """The first `count` rows as the API would return them, keyed by field label (a dry run
     has no field ids): each value read as its column's plan reads it, exactly (decimals as

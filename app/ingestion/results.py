@@ -81,4 +81,6 @@ def append_preview(preview: service.AppendPreview) -> AppendPreview:
         problems=preview.problems,
         problem_count=preview.problem_count,
         notes=preview.notes,
+        rows_updated=preview.rows_updated,
+        rows_inserted=preview.rows_inserted,
     )

@@ -120,3 +120,11 @@ class AppendPreview(Schema):
     problems: list[dict[str, Any]] = PROBLEMS
     problem_count: int = Field(default=0, examples=[0])
     notes: list[str] = NOTES
+    rows_updated: int | None = Field(
+        default=None,
+        examples=[380],
+        description="With key_fields: the existing rows the upsert would update.",
+    )
+    rows_inserted: int | None = Field(
+        default=None, examples=[120], description="With key_fields: the rows it would add."
+    )

@@ -36,6 +36,7 @@ from app.ingestion.pipeline import (
     Phases,
     Progress,
     check_rows,
+    key_documents,
     problems_error,
     sample_rows,
     write_rows,
@@ -418,6 +419,8 @@ class AppendPreview:
     problems: list[dict[str, Any]]
     problem_count: int
     notes: list[str]
+    rows_updated: int | None = None  # key_fields: the rows the upsert would update
+    rows_inserted: int | None = None
 
 
 async def preview_append(
@@ -436,8 +439,23 @@ async def preview_append(
     plan = await plan_append(
         session, item, table, add_new_fields=add_new_fields, options=options, create=False
     )
-    upsert_keys(item.id, plan, options)
+    keys = upsert_keys(item.id, plan, options)
     checked = await anyio.to_thread.run_sync(lambda: check_rows(table, plan.columns))
+    problems, count = checked.problems, checked.problem_count
+    upserted: tuple[int, int] | None = None
+    if keys and not problems:
+        # the keys checked as the real upsert checks them, against the item's rows; only the
+        # key cells are staged, in temporary tables of this transaction
+        key_columns = [c for c in plan.columns if c.target.id in keys]
+        documents = await anyio.to_thread.run_sync(lambda: key_documents(table, key_columns))
+        numbers = table.row_numbers
+        try:
+            upserted = await UpsertLoad(session, item.id, keys, required=[]).predict(
+                documents, row_number=lambda o: int(numbers[int(o)])
+            )
+        except BadRequest as exc:
+            problems = [{"message": exc.message, **d} for d in (exc.details or [])][:20]
+            count = len(exc.details or []) or 1
     ordered = sorted(plan.columns, key=lambda c: c.index)
     return AppendPreview(
         fields=[
@@ -455,9 +473,11 @@ async def preview_append(
         skipped=plan.skipped,
         new=plan.new,
         rows=table.frame.height,
-        problems=checked.problems,
-        problem_count=checked.problem_count,
+        problems=problems,
+        problem_count=count,
         notes=table.notes + [_type_note(c.header, c.plan) for c in ordered if c.new_field],
+        rows_updated=None if upserted is None else upserted[0],
+        rows_inserted=None if upserted is None else upserted[1],
     )
 
 

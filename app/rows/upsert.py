@@ -143,6 +143,30 @@ class UpsertLoad:
         counts.timings = ", ".join(lap.laps)
         return counts
 
+    async def predict(
+        self, documents: Sequence[str], row_number: Callable[[int], Any] | None = None
+    ) -> tuple[int, int]:
+        """(rows it would update, rows it would insert) for rows holding their keys, checked
+        as `finish` checks them (a 400 for an empty key, a key twice, a key matching several
+        rows); nothing but the temporary tables is written."""
+        await self.allocate(len(documents))
+        await self.write(0, documents)
+        name = row_number or (lambda ord_: ord_)
+        await self._check_keys(name)
+        await self._sql.match()
+        several = await self._sql.matching_several(MAX_REPORTED)
+        if several:
+            raise BadRequest(
+                f"{self._key_names()} must identify one row, but the key of row "
+                f"{name(several[0][0])} matches {several[0][1]} existing rows.",
+                details=[
+                    {"row": name(o), "matches": n, "message": "matches more than one row"}
+                    for o, n in several
+                ],
+            )
+        inserted, _ = await self._sql.unmatched()
+        return len(documents) - inserted, inserted
+
     def _key_names(self, *, lower: bool = False) -> str:
         labels = ", ".join(repr(label) for label in self.labels)
         what = "the key field" if lower else "The key field"

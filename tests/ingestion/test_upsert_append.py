@@ -200,3 +200,37 @@ async def test_an_upsert_as_an_import_job(api: Caller) -> None:
     assert done["status"] == "succeeded", done
     assert (done["result"]["rows_updated"], done["result"]["rows_inserted"]) == (1, 1)
     assert [row["Amount"] for row in await table(api, item)] == [11, 20, 4]
+
+
+async def test_a_dry_run_checks_the_keys_as_the_upsert_would(api: Caller) -> None:
+    item = await create(api, [["Code", "Amount"], ["A1", "1"], ["A1", "2"], ["B", "3"]])
+    before = await table(api, item)
+    key = [ids(item)["Code"]]
+
+    async def preview(rows: list[list[str]]) -> dict[str, Any]:
+        r = await api.client.post(
+            f"/data-items/{item['id']}/append-from-file/",
+            params={"dry_run": "true"},
+            data={"key_fields": json.dumps(key)},
+            files={"data_file": ("more.csv", files.csv_bytes(rows))},
+        )
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    ok = await preview([["Code", "Amount"], ["B", "30"], ["C", "4"], ["D", "5"]])
+    assert (ok["rows_updated"], ok["rows_inserted"], ok["problems"]) == (1, 2, [])
+    several = await preview([["Code", "Amount"], ["C", "4"], ["A1", "5"]])
+    assert several["problem_count"] == 1
+    assert several["problems"][0]["row"] == 3 and several["problems"][0]["matches"] == 2
+    repeated = await preview([["Code", "Amount"], ["Z", "1"], ["Z", "2"]])
+    assert repeated["problems"][0]["rows"] == [2, 3]
+    empty = await preview([["Code", "Amount"], ["", "1"]])
+    assert empty["problems"][0]["row"] == 2 and "key" in empty["problems"][0]["message"]
+    without = await api.client.post(
+        f"/data-items/{item['id']}/append-from-file/",
+        params={"dry_run": "true"},
+        files={"data_file": ("more.csv", files.csv_bytes([["Code"], ["Q"]]))},
+    )
+    assert without.json()["rows_updated"] is None  # not an upsert
+    await unchanged(api, item, before)
