@@ -68,8 +68,23 @@ async def run_query(
     answer_format: Annotated[
         AnswerFormat, Query(alias="format", description="json (default) or csv.")
     ] = AnswerFormat.JSON,
+    bom: Annotated[
+        bool, Query(description="csv only: start with a UTF-8 byte order mark (for Excel).")
+    ] = False,
+    escape_formulas: Annotated[
+        bool | None,
+        Query(
+            description=(
+                "csv only: put `'` before a text cell (or a column name) that starts with `=`, "
+                "`+`, `-`, `@`, tab or CR, so a spreadsheet shows it instead of running it. "
+                "Default: on with `bom=true`, off otherwise (as the export)."
+            )
+        ),
+    ] = None,
 ) -> Response:
     answer = await service.run_query(session, item, fields, payload)
     if answer_format is AnswerFormat.CSV:
-        return Response(service.csv_text(answer), media_type="text/csv; charset=utf-8")
+        escape = bom if escape_formulas is None else escape_formulas
+        body = service.csv_text(answer, escape_formulas=escape)
+        return Response(("\ufeff" if bom else "") + body, media_type="text/csv; charset=utf-8")
     return ExactJSONResponse(answer)

@@ -24,6 +24,7 @@ from app.core.errors import BadRequest
 from app.core.jsonexact import dumps
 from app.fieldtypes import Aggregation, DateGrouping, FieldType, Measure, Statistic, kind_of
 from app.fieldtypes.decimal import decimal_text
+from app.fieldtypes.text import escape_formula
 from app.models import DataItem
 from app.models import Field as FieldModel
 from app.query.repository import AggregateRepository, Group
@@ -287,20 +288,29 @@ async def run_query(
     return {"columns": plan.columns, "rows": rows, "truncated": total > len(rows)}
 
 
-def _csv_cell(value: Any) -> str:
+TEXT_TYPES = (FieldType.CHAR.value, FieldType.TEXT.value)
+
+
+def _csv_cell(value: Any, escape: bool) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return value
+        return escape_formula(value) if escape else value
     return dumps(value)  # numbers exactly as the JSON answer writes them
 
 
-def csv_text(answer: dict[str, Any]) -> str:
-    """The answer as CSV: a header row of column names, then one line per row."""
+def csv_text(answer: dict[str, Any], *, escape_formulas: bool = False) -> str:
+    """The answer as CSV: a header row of column names, then one line per row. With
+    `escape_formulas`, text that a spreadsheet would run as a formula gets a `'` in front."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([c["name"] for c in answer["columns"]])
-    writer.writerows([_csv_cell(v) for v in row] for row in answer["rows"])
+    columns = answer["columns"]
+    # only text columns: "-5" in a decimal column, or a date bucket, is never a formula
+    textual = [escape_formulas and c["type"] in TEXT_TYPES for c in columns]
+    writer.writerow([_csv_cell(c["name"], escape_formulas) for c in columns])
+    writer.writerows(
+        [_csv_cell(v, esc) for v, esc in zip(row, textual, strict=False)] for row in answer["rows"]
+    )
     return out.getvalue()

@@ -474,3 +474,23 @@ async def test_one_account_runs_a_bounded_number_of_aggregate_queries_at_once(
         r = await clients[0].post(f"/data-items/{items[0]['id']}/query/", json=body)
         assert r.status_code == 200, r.text
         await asyncio.gather(*(c.aclose() for c in clients))
+
+
+async def test_csv_escapes_formulas_in_text_columns_when_asked(api: Caller) -> None:
+    r = await api.client.post(
+        "/data-items/create-from-file/",
+        data={"data_name": "Formulas"},
+        files={"data_file": ("f.csv", b'Name,Amount\n=HYPERLINK("x"),1\n@SUM(1),-5\nplain,2\n')},
+    )
+    assert r.status_code == 201, r.text
+    item = r.json()
+    name, amount = (f["id"] for f in item["fields"])
+    body = {"group_by": [name, amount], "aggregations": [{"op": "count"}]}
+    url = f"/data-items/{item['id']}/query/"
+    plain = await api.client.post(url, params={"format": "csv"}, json=body)
+    assert '"=HYPERLINK(""x"")"' in plain.text and "\n@SUM(1)," in plain.text
+    for params in ({"format": "csv", "escape_formulas": "true"}, {"format": "csv", "bom": "true"}):
+        r = await api.client.post(url, params=params, json=body)
+        assert r.status_code == 200, r.text
+        assert "'=HYPERLINK" in r.text and "'@SUM(1),-5," in r.text  # the decimal -5 is not
+        assert r.text.startswith("\ufeff") == (params.get("bom") == "true")
