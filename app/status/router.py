@@ -47,5 +47,9 @@ async def get_status(
         row_maintenance=maintenance.running,
     )
     return await service.get_status(
-        session, account_id=account.id, account_name=account.name, workers=workers
+        session,
+        account_id=account.id,
+        account_name=account.name,
+        workers=workers,
+        data_items=account.data_items,
     )

@@ -34,9 +34,15 @@ def workers(
 
 
 async def get_status(
-    session: AsyncSession, *, account_id: int, account_name: str, workers: Workers
+    session: AsyncSession,
+    *,
+    account_id: int,
+    account_name: str,
+    workers: Workers,
+    data_items: frozenset[int] | None = None,
 ) -> StatusRead:
-    repo = StatusRepository(session, account_id)
+    """`data_items`: the items the caller's key is limited to (the counts are of those)."""
+    repo = StatusRepository(session, account_id, data_items)
     await repo.ping()
     problems = [
         f"This process's {_EFFECTS[name]}."

@@ -209,6 +209,8 @@ async def test_a_key_limited_to_items_sees_nothing_else(app: FastAPI, api: Calle
         )
         assert_error(r, 403, "FORBIDDEN")
         assert (await client.get("/jobs/")).json()["total"] == 0
+        counts = (await client.get("/status/")).json()["counts"]
+        assert counts == {"data_items": 1, "rows": 2}  # its item only (one row + the one added)
         uploads = (await client.get("/uploads/")).json()
         assert [u["data_item_id"] for u in uploads["uploads"]] == [mine["id"]]
         assert uploads["total"] == 1
