@@ -21,7 +21,7 @@ from app.access.counter import UsageCounter
 from app.core.config import Settings
 from app.core.db import after_commit
 from app.core.downloads import DownloadBudget
-from app.core.fairness import AccountSlots
+from app.core.fairness import AccountSlots, AccountTurns
 from app.jobs.runner import ImportJobRunner
 from app.rows.maintenance import RowMaintenance
 from app.webhooks.dispatcher import WebhookDispatcher
@@ -109,3 +109,19 @@ async def _aggregate_slot(request: Request) -> AsyncIterator[None]:
 
 AggregateSlotDep = Annotated[None, Depends(_aggregate_slot, scope="function")]
 """One of the account's aggregate-query slots, for the request's duration."""
+
+
+# an account's synchronous uploads and dry runs take an ingestion slot one at a time
+_UPLOAD_TURNS_PER_ACCOUNT = 1
+
+
+def _upload_turns(request: Request) -> AccountTurns:
+    state = request.app.state
+    turns: AccountTurns | None = getattr(state, "upload_turns", None)
+    if turns is None:
+        turns = state.upload_turns = AccountTurns(_UPLOAD_TURNS_PER_ACCOUNT)
+    return turns
+
+
+UploadTurnsDep = Annotated[AccountTurns, Depends(_upload_turns)]
+"""Per-account turns in front of the ingestion slots (app/core/fairness.py)."""

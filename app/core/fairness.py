@@ -6,6 +6,7 @@ request is a 429 with Retry-After: the account's own excess, refused at once."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,3 +39,28 @@ class AccountSlots:
             self._running[account_id] -= 1
             if not self._running[account_id]:
                 del self._running[account_id]
+
+
+class AccountTurns:
+    """At most `per_account` of one account's requests at a time go on to a shared resource;
+    the account's others wait here, behind their own, instead of in the shared queue: with
+    INGESTION_CONCURRENCY slots, one account sending several files at once takes one slot and
+    leaves the others to other accounts (its next file starts when its previous one ends)."""
+
+    def __init__(self, per_account: int) -> None:
+        self.per_account = per_account
+        self._turns: dict[int, tuple[asyncio.Semaphore, int]] = {}  # account: (gate, users)
+
+    @asynccontextmanager
+    async def hold(self, account_id: int) -> AsyncIterator[None]:
+        gate, users = self._turns.get(account_id, (asyncio.Semaphore(self.per_account), 0))
+        self._turns[account_id] = (gate, users + 1)
+        try:
+            async with gate:
+                yield
+        finally:
+            gate, users = self._turns[account_id]
+            if users == 1:
+                del self._turns[account_id]
+            else:
+                self._turns[account_id] = (gate, users - 1)

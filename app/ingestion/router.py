@@ -18,6 +18,7 @@ from app.core.deps import (
     RowChangesDep,
     RowMaintenanceDep,
     SettingsDep,
+    UploadTurnsDep,
 )
 from app.core.downloads import download_response
 from app.core.errors import BadRequest, ErrorCode, NotFound
@@ -221,6 +222,7 @@ async def create_from_file(
     account: AccountDep,
     settings: SettingsDep,
     slots: IngestionSlotsDep,
+    turns: UploadTurnsDep,
     changes: RowChangesDep,
     request_id: RequestIdDep,
     run_async: AsyncFlag = False,
@@ -232,7 +234,7 @@ async def create_from_file(
     options = _options(form, append=False)
     upload = _spooled(form)
     if dry_run:
-        async with slots:
+        async with turns.hold(account.id), slots:
             preview = await service.preview_create(
                 upload=upload, sheet=_text(form, "sheet"), settings=settings, options=options
             )
@@ -251,7 +253,7 @@ async def create_from_file(
             options=options,
         )
         return accepted(request, job)
-    async with slots:
+    async with turns.hold(account.id), slots:
         outcome = await service.create_from_file(
             session,
             account,
@@ -315,6 +317,7 @@ async def append_from_file(
     account: AccountDep,
     settings: SettingsDep,
     slots: IngestionSlotsDep,
+    turns: UploadTurnsDep,
     maintenance: RowMaintenanceDep,
     changes: RowChangesDep,
     request_id: RequestIdDep,
@@ -328,7 +331,7 @@ async def append_from_file(
     options = _options(form, append=True)
     upload = _spooled(form)
     if dry_run:
-        async with slots:
+        async with turns.hold(account.id), slots:
             preview = await service.preview_append(
                 session,
                 item,
@@ -352,7 +355,7 @@ async def append_from_file(
             options=options,
         )
         return accepted(request, job)
-    async with slots:
+    async with turns.hold(account.id), slots:
         outcome = await service.append_from_file(
             session,
             item,
