@@ -10,7 +10,7 @@ from fastapi import Response
 from app.accounts.dependencies import AccountDep, AuthenticatedRoute
 from app.charts import service
 from app.charts.params import BoardLookDep, ChartLookDep, FormatParam
-from app.charts.renderer import ImageFormat
+from app.charts.renderer import MEDIA_TYPES, ImageFormat
 from app.core.db import SessionDep
 from app.core.deps import XlsxSlotsDep
 from app.core.jsonexact import ExactJSONResponse
@@ -185,76 +185,36 @@ def _board_content(media_type: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-@dashboard_router.get(
-    "/{dashboard_id}/image.svg/",
-    response_class=Response,
-    summary="The dashboard as an SVG picture",
-    description=_BOARD_DESCRIPTION,
-    responses=_board_content("image/svg+xml"),
-)
-async def dashboard_svg(
-    dashboard: DashboardDep,
-    session: SessionDep,
-    account: AccountDep,
-    look: BoardLookDep,
-    slots: XlsxSlotsDep,
-) -> Response:
-    drawn = await service.dashboard_image(
-        session,
-        account_id=account.id,
-        dashboard_id=dashboard.id,
-        look=look,
-        image=ImageFormat.SVG,
-        slots=slots,
-    )
-    return Response(drawn.body, media_type=drawn.media_type)
+def _dashboard_picture(image: ImageFormat, summary: str) -> None:
+    """GET /dashboards/{id}/image.<format>/: the same route for each format."""
+
+    async def draw(
+        dashboard: DashboardDep,
+        session: SessionDep,
+        account: AccountDep,
+        look: BoardLookDep,
+        slots: XlsxSlotsDep,
+    ) -> Response:
+        drawn = await service.dashboard_image(
+            session,
+            account_id=account.id,
+            dashboard_id=dashboard.id,
+            look=look,
+            image=image,
+            slots=slots,
+        )
+        return Response(drawn.body, media_type=drawn.media_type)
+
+    dashboard_router.get(
+        f"/{{dashboard_id}}/image.{image.value}/",
+        response_class=Response,
+        name=f"dashboard_{image.value}",
+        summary=summary,
+        description=_BOARD_DESCRIPTION,
+        responses=_board_content(MEDIA_TYPES[image]),
+    )(draw)
 
 
-@dashboard_router.get(
-    "/{dashboard_id}/image.png/",
-    response_class=Response,
-    summary="The dashboard as a PNG picture",
-    description=_BOARD_DESCRIPTION,
-    responses=_board_content("image/png"),
-)
-async def dashboard_png(
-    dashboard: DashboardDep,
-    session: SessionDep,
-    account: AccountDep,
-    look: BoardLookDep,
-    slots: XlsxSlotsDep,
-) -> Response:
-    drawn = await service.dashboard_image(
-        session,
-        account_id=account.id,
-        dashboard_id=dashboard.id,
-        look=look,
-        image=ImageFormat.PNG,
-        slots=slots,
-    )
-    return Response(drawn.body, media_type=drawn.media_type)
-
-
-@dashboard_router.get(
-    "/{dashboard_id}/image.pdf/",
-    response_class=Response,
-    summary="The dashboard as a PDF (one page)",
-    description=_BOARD_DESCRIPTION,
-    responses=_board_content("application/pdf"),
-)
-async def dashboard_pdf(
-    dashboard: DashboardDep,
-    session: SessionDep,
-    account: AccountDep,
-    look: BoardLookDep,
-    slots: XlsxSlotsDep,
-) -> Response:
-    drawn = await service.dashboard_image(
-        session,
-        account_id=account.id,
-        dashboard_id=dashboard.id,
-        look=look,
-        image=ImageFormat.PDF,
-        slots=slots,
-    )
-    return Response(drawn.body, media_type=drawn.media_type)
+_dashboard_picture(ImageFormat.SVG, "The dashboard as an SVG picture")
+_dashboard_picture(ImageFormat.PNG, "The dashboard as a PNG picture")
+_dashboard_picture(ImageFormat.PDF, "The dashboard as a PDF (one page)")

@@ -12,7 +12,7 @@ problems exactly as a single-row write does, in the same order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
@@ -77,6 +77,11 @@ class Column:
         return entry
 
 
+def _changes(columns: Iterable[Column]) -> dict[int, FieldChange]:
+    """Each field's statistics change: the values the write adds to it."""
+    return {c.field.id: FieldChange(added=c.added) for c in columns if c.added}
+
+
 def read_rows(
     rows: Sequence[Any], fields: Sequence[Field]
 ) -> tuple[list[str], dict[int, FieldChange], int, bool, list[dict[str, Any]]]:
@@ -126,11 +131,7 @@ def read_rows(
             continue
         cells += len(pieces)
         documents.append("{" + ",".join(pieces) + "}")
-    changes = {
-        column.field.id: FieldChange(added=column.added)
-        for column in columns.values()
-        if column.added
-    }
+    changes = _changes(columns.values())
     return documents, changes, cells, control, problems
 
 
@@ -199,11 +200,7 @@ def read_partial_rows(
             continue
         documents.append("{" + ",".join(pieces) + "}")
         empties.append(emptied)
-    changes = {
-        column.field.id: FieldChange(added=column.added)
-        for column in columns.values()
-        if column.added
-    }
+    changes = _changes(columns.values())
     return documents, empties, changes, control, problems
 
 
