@@ -78,75 +78,46 @@ def _content(media_type: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-async def _chart(
-    image: ImageFormat,
-    spec_format: FormatParam,
-    item: DataItemDep,
-    fields: ItemFieldsDep,
-    widget: WidgetDep,
-    session: SessionDep,
-    account: AccountDep,
-    look: ChartLookDep,
-    slots: XlsxSlotsDep,
-) -> Response:
-    if spec_format is not None:
-        spec = await service.widget_spec(session, item, fields, widget, look=look)
-        return ExactJSONResponse(spec)
-    drawn = await service.widget_image(
-        session,
-        item,
-        fields,
-        widget,
-        look=look,
-        image=image,
-        account_id=account.id,
-        slots=slots,
-    )
-    return Response(drawn.body, media_type=drawn.media_type)
+def _widget_chart(image: ImageFormat, summary: str) -> None:
+    """GET …/widgets/{id}/chart.<format>/: the same route for each format."""
+
+    async def draw(
+        item: DataItemDep,
+        fields: ItemFieldsDep,
+        widget: WidgetDep,
+        session: SessionDep,
+        account: AccountDep,
+        look: ChartLookDep,
+        slots: XlsxSlotsDep,
+        spec_format: FormatParam = None,
+    ) -> Response:
+        if spec_format is not None:
+            spec = await service.widget_spec(session, item, fields, widget, look=look)
+            return ExactJSONResponse(spec)
+        drawn = await service.widget_image(
+            session,
+            item,
+            fields,
+            widget,
+            look=look,
+            image=image,
+            account_id=account.id,
+            slots=slots,
+        )
+        return Response(drawn.body, media_type=drawn.media_type)
+
+    router.get(
+        f"/{{widget_id}}/chart.{image.value}/",
+        response_class=Response,
+        name=f"widget_chart_{image.value}",
+        summary=summary,
+        description=_DESCRIPTION,
+        responses=_content(MEDIA_TYPES[image]),
+    )(draw)
 
 
-@router.get(
-    "/{widget_id}/chart.svg/",
-    response_class=Response,
-    summary="The widget's chart as SVG (or its Vega-Lite spec)",
-    description=_DESCRIPTION,
-    responses=_content("image/svg+xml"),
-)
-async def widget_chart_svg(
-    item: DataItemDep,
-    fields: ItemFieldsDep,
-    widget: WidgetDep,
-    session: SessionDep,
-    account: AccountDep,
-    look: ChartLookDep,
-    slots: XlsxSlotsDep,
-    spec_format: FormatParam = None,
-) -> Response:
-    return await _chart(
-        ImageFormat.SVG, spec_format, item, fields, widget, session, account, look, slots
-    )
-
-
-@router.get(
-    "/{widget_id}/chart.png/",
-    response_class=Response,
-    summary="The widget's chart as PNG (or its Vega-Lite spec)",
-    description=_DESCRIPTION,
-    responses=_content("image/png"),
-)
-async def widget_chart_png(
-    item: DataItemDep,
-    fields: ItemFieldsDep,
-    widget: WidgetDep,
-    session: SessionDep,
-    account: AccountDep,
-    look: ChartLookDep,
-    slots: XlsxSlotsDep,
-    spec_format: FormatParam = None,
-) -> Response:
-    return await _chart(
-        ImageFormat.PNG, spec_format, item, fields, widget, session, account, look, slots
-    )
+_widget_chart(ImageFormat.SVG, "The widget's chart as SVG (or its Vega-Lite spec)")
+_widget_chart(ImageFormat.PNG, "The widget's chart as PNG (or its Vega-Lite spec)")
 
 
 # ---------------------------------------------------------------------------------- dashboards

@@ -12,7 +12,8 @@ problems exactly as a single-row write does, in the same order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
@@ -77,28 +78,31 @@ class Column:
         return entry
 
 
-def _changes(columns: Iterable[Column]) -> dict[int, FieldChange]:
-    """Each field's statistics change: the values the write adds to it."""
-    return {c.field.id: FieldChange(added=c.added) for c in columns if c.added}
+@dataclass
+class ReadRows:
+    documents: list[str]  # each valid row's document of its non-empty cells
+    empties: list[list[str]]  # partial: each row's keys given as empty
+    changes: dict[int, FieldChange]  # statistics: the values added to each field
+    cells: int  # non-empty cells
+    control: bool  # a value holds a control character
+    problems: list[dict[str, Any]]
 
 
-def read_rows(
-    rows: Sequence[Any], fields: Sequence[Field]
-) -> tuple[list[str], dict[int, FieldChange], int, bool, list[dict[str, Any]]]:
-    """(row documents, statistics changes, non-empty cells, whether a value holds a control
-    character, problems) of the rows of a bulk write."""
+def read_rows(rows: Sequence[Any], fields: Sequence[Field], *, partial: bool = False) -> ReadRows:
+    """The rows of a bulk write read by their fields' kinds. `partial` (an upsert): a row gives
+    some cells (an update) or all the cells it has (an insert), its empty values are kept as
+    keys to empty, and required fields are checked once it is known which rows are inserted;
+    otherwise every row must fill every required field."""
     by_key = field_infos(fields)
     columns = {key: Column(info) for key, info in by_key.items()}
     required = sum(1 for info in by_key.values() if info.required)
-    documents: list[str] = []
-    problems: list[dict[str, Any]] = []
-    cells = 0
-    control = False
+    out = ReadRows([], [], {}, 0, False, [])
     for index, raw in enumerate(rows):
         if not isinstance(raw, dict):
-            problems.append({"row": index, "message": "must be an object keyed by field id"})
+            out.problems.append({"row": index, "message": "must be an object keyed by field id"})
             continue
         pieces: list[str] = []
+        emptied: list[str] = []
         filled_required = 0
         clean = True
         for key, value in raw.items():
@@ -109,30 +113,35 @@ def read_rows(
                 clean = False
                 break
             entry = column.read(value)
-            if entry is _EMPTY:
-                if column.field.required:
-                    clean = False
-                    break
-                continue
             if entry is _BAD:
                 clean = False
                 break
+            if entry is _EMPTY:
+                if partial:
+                    emptied.append(key)
+                elif column.field.required:
+                    clean = False
+                    break
+                continue
             pieces.append(entry[1])
             column.added.append(entry[0])  # (a row with a problem fails the whole write)
             if column.field.required:
                 filled_required += 1
             if entry[2]:
-                control = True
-        if not clean or filled_required != required:
+                out.control = True
+        if not clean or (not partial and filled_required != required):
             # the exact problems, as a single-row write names them
-            problems.extend(
-                {"row": index, **p} for p in parse_values(raw, by_key, complete=True).problems
+            out.problems.extend(
+                {"row": index, **p}
+                for p in parse_values(raw, by_key, complete=not partial).problems
             )
             continue
-        cells += len(pieces)
-        documents.append("{" + ",".join(pieces) + "}")
-    changes = _changes(columns.values())
-    return documents, changes, cells, control, problems
+        out.cells += len(pieces)
+        out.documents.append("{" + ",".join(pieces) + "}")
+        if partial:
+            out.empties.append(emptied)
+    out.changes = {c.field.id: FieldChange(added=c.added) for c in columns.values() if c.added}
+    return out
 
 
 async def bulk_create(
@@ -144,64 +153,16 @@ async def bulk_create(
     max_rows: int,
 ) -> tuple[int, int]:
     _check_size(rows, max_rows)
-    documents, changes, cells, control, problems = read_rows(rows, fields)
-    if problems:
-        raise problem_error(problems, "rows")
+    read = read_rows(rows, fields)
+    if read.problems:
+        raise problem_error(read.problems, "rows")
     repo = RowRepository(session, item.id)
-    first = await repo.allocate(len(documents))
-    if not item.has_control_chars and control:
+    first = await repo.allocate(len(read.documents))
+    if not item.has_control_chars and read.control:
         await repo.mark_control_chars()
-    await repo.copy_documents(first, documents)
-    await summary_service.record_changes(session, item.id, {f.id: f for f in fields}, changes)
-    return len(documents), cells
-
-
-def read_partial_rows(
-    rows: Sequence[Any], fields: Sequence[Field]
-) -> tuple[list[str], list[list[str]], dict[int, FieldChange], bool, list[dict[str, Any]]]:
-    """(row documents of the non-empty cells, each row's keys given as empty, statistics
-    changes of the values given, whether one holds a control character, problems) of an
-    upsert's rows: each row gives some cells (an update) or all the cells it has (an insert);
-    required fields are checked once it is known which rows are inserted."""
-    by_key = field_infos(fields)
-    columns = {key: Column(info) for key, info in by_key.items()}
-    documents: list[str] = []
-    empties: list[list[str]] = []
-    problems: list[dict[str, Any]] = []
-    control = False
-    for index, raw in enumerate(rows):
-        if not isinstance(raw, dict):
-            problems.append({"row": index, "message": "must be an object keyed by field id"})
-            continue
-        pieces: list[str] = []
-        emptied: list[str] = []
-        clean = True
-        for key, value in raw.items():
-            column = columns.get(key)
-            if column is None:
-                if key == ROW_REF_KEY:
-                    continue
-                clean = False
-                break
-            entry = column.read(value)
-            if entry is _BAD:
-                clean = False
-                break
-            if entry is _EMPTY:
-                emptied.append(key)
-                continue
-            pieces.append(entry[1])
-            column.added.append(entry[0])
-            control = control or entry[2]
-        if not clean:
-            problems.extend(
-                {"row": index, **p} for p in parse_values(raw, by_key, complete=False).problems
-            )
-            continue
-        documents.append("{" + ",".join(pieces) + "}")
-        empties.append(emptied)
-    changes = _changes(columns.values())
-    return documents, empties, changes, control, problems
+    await repo.copy_documents(first, read.documents)
+    await summary_service.record_changes(session, item.id, {f.id: f for f in fields}, read.changes)
+    return len(read.documents), read.cells
 
 
 async def bulk_upsert(
@@ -230,25 +191,25 @@ async def bulk_upsert(
                 {"field": "key_fields", "value": k, "message": "unknown field"} for k in unknown
             ],
         )
-    documents, empties, changes, control, problems = read_partial_rows(rows, fields)
-    if problems:
-        raise problem_error(problems, "rows")
+    read = read_rows(rows, fields, partial=True)
+    if read.problems:
+        raise problem_error(read.problems, "rows")
     upsert = UpsertLoad(
         session,
         item.id,
         {k: by_id[k].field_label for k in key_fields},
         required=[f.id for f in fields if f.field_required],
     )
-    await upsert.allocate(len(documents))
-    await upsert.write(0, documents, empties)
+    await upsert.allocate(len(read.documents))
+    await upsert.write(0, read.documents, read.empties)
     counts = await upsert.finish()
-    if not item.has_control_chars and control:
+    if not item.has_control_chars and read.control:
         await upsert.mark_control_chars()
     if counts.rows_updated:  # values were replaced: recounted when next read
-        touched = {int(k) for row in empties for k in row} | set(changes)
+        touched = {int(k) for row in read.empties for k in row} | set(read.changes)
         await summary_service.mark_stale(session, item.id, sorted(touched))
     else:
-        await summary_service.record_changes(session, item.id, by_id, changes)
+        await summary_service.record_changes(session, item.id, by_id, read.changes)
     return counts
 
 

@@ -104,7 +104,14 @@ class TestBulkReading:
         item_id, keys = await item_with(api, FIELDS)
         fields = await fields_of(api, item_id)
         rows = keyed(keys, TRICKY) * 3
-        documents, changes, cells, control, problems = bulk.read_rows(rows, fields)
+        read = bulk.read_rows(rows, fields)
+        documents, changes, cells, control, problems = (
+            read.documents,
+            read.changes,
+            read.cells,
+            read.control,
+            read.problems,
+        )
         by_key = field_infos(fields)
         by_id = {info.id: info for info in by_key.values()}
         singles = [parse_values(row, by_key, complete=True).values for row in rows]
